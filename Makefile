@@ -1,0 +1,39 @@
+# One command set for people and CI. `make serve` installs and serves; `make test` runs
+# everything CI runs: lint, format check, types, and the whole test suite with coverage.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: serve install dev test lint docs clean
+
+$(BIN)/threadline:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet .
+
+install: $(BIN)/threadline
+
+serve: install
+	$(BIN)/threadline serve
+
+$(VENV)/.dev: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+dev: $(VENV)/.dev
+
+lint: dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+docs: dev
+	$(BIN)/python -m threadline settings > docs/settings.md
+
+test: lint
+	$(BIN)/pytest --cov --cov-report=term
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

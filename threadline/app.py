@@ -1,0 +1,59 @@
+"""The ASGI application: `create_app(settings)` wires everything in its lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+
+from threadline.api import api_routes
+from threadline.api.auth import BearerAuth
+from threadline.api.errors import EXCEPTION_HANDLERS
+from threadline.config import Settings
+from threadline.services import Services
+from threadline.store import Store, open_store
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger("threadline")
+
+
+def _warn_about(settings: Settings) -> None:
+    if not settings.api_key_set():
+        logger.warning(
+            "THREADLINE_API_KEYS is not set: the API is OPEN to anyone who can reach it. "
+            "Set THREADLINE_API_KEYS for anything but local development."
+        )
+    if not settings.model_base_url:
+        logger.warning(
+            "THREADLINE_MODEL_BASE_URL is not set: every run will fail until it names an "
+            "OpenAI-compatible endpoint (base URL ending in /v1)."
+        )
+
+
+def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+    """The application. With `store` given it is used as is (tests); otherwise the store
+    named by the settings is opened, migrated and closed with the app."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        _warn_about(settings)
+        active = store if store is not None else await open_store(settings.resolved_database_url())
+        app.state.store = active
+        app.state.services = Services.over(active)
+        try:
+            yield
+        finally:
+            if store is None:
+                await active.close()
+
+    return Starlette(
+        routes=[Mount("/v1", routes=api_routes())],
+        middleware=[Middleware(BearerAuth, keys=settings.api_key_set())],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
