@@ -14,6 +14,8 @@ from threadline.api import api_routes
 from threadline.api.auth import BearerAuth
 from threadline.api.errors import EXCEPTION_HANDLERS
 from threadline.config import Settings
+from threadline.engine import Engine
+from threadline.inference import ModelClient
 from threadline.services import Services
 from threadline.store import Store, open_store
 
@@ -35,19 +37,27 @@ def _warn_about(settings: Settings) -> None:
         )
 
 
-def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+def create_app(
+    settings: Settings, store: Store | None = None, model: ModelClient | None = None
+) -> Starlette:
     """The application. With `store` given it is used as is (tests); otherwise the store
-    named by the settings is opened, migrated and closed with the app."""
+    named by the settings is opened, migrated and closed with the app. `model` replaces
+    the configured upstream (tests)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         _warn_about(settings)
         active = store if store is not None else await open_store(settings.resolved_database_url())
+        engine = Engine.build(settings, active, model)
         app.state.store = active
-        app.state.services = Services.over(active)
+        app.state.engine = engine
+        app.state.services = Services.over(active, engine.bus, settings.run_expiry_seconds)
+        if settings.embedded_worker:
+            await engine.worker.start()
         try:
             yield
         finally:
+            await engine.close()
             if store is None:
                 await active.close()
 

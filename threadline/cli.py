@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default: THREADLINE_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default: THREADLINE_PORT, 8000)")
     commands.add_parser(
+        "worker",
+        help="execute runs from the database, without serving the API",
+        epilog=_settings_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands.add_parser(
         "migrate",
         help="apply database migrations and exit",
         epilog=_settings_epilog(),
@@ -67,6 +73,13 @@ def _migrate(settings: Settings) -> int:
     return 0
 
 
+def _worker(settings: Settings) -> int:
+    from threadline.worker_process import run_worker
+
+    asyncio.run(run_worker(settings))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
@@ -77,5 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(settings, args.host, args.port)
     if args.command == "migrate":
         return _migrate(settings)
+    if args.command == "worker":
+        return _worker(settings)
     print(settings_reference(), end="")
     return 0

@@ -50,6 +50,40 @@ class Settings(BaseSettings):
         ge=1,
         description="Seconds after creation at which an unfinished run expires.",
     )
+    run_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=30,
+        description=(
+            "Seconds a worker's claim on a run lasts without a heartbeat; a run whose "
+            "process died is picked up again this long after its last heartbeat."
+        ),
+    )
+    worker_concurrency: int = Field(
+        default=256, ge=1, description="Runs one process executes at the same time."
+    )
+    embedded_worker: bool = Field(
+        default=True,
+        description=(
+            "Whether `threadline serve` also executes runs. Set false for API-only replicas "
+            "beside `threadline worker` processes."
+        ),
+    )
+    model_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds to wait for the upstream model to connect or send its next chunk.",
+    )
+    model_max_retries: int = Field(
+        default=3,
+        ge=0,
+        description="Retries of an upstream call that failed with 5xx, a timeout or no connection.",
+    )
+    max_model_calls: int = Field(
+        default=16,
+        ge=1,
+        description="Model calls one run may make (tool call rounds) before it fails.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `threadline serve` binds.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port `threadline serve` binds.")
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
@@ -57,6 +91,10 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         """The database URL with the embedded default filled in."""
         return self.database_url or str(DEFAULT_DATA_DIR / "threadline.db")
+
+    def distributed(self) -> bool:
+        """True when other processes may share the database (PostgreSQL)."""
+        return self.resolved_database_url().startswith(("postgresql:", "postgres:"))
 
     def api_key_set(self) -> frozenset[str]:
         return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from threadline.api import assistants, messages, threads
+from threadline.api import assistants, messages, runs, threads
 
 __all__ = ["api_routes"]
 
 
 def api_routes() -> list[BaseRoute]:
-    return [*assistants.routes, *threads.routes, *messages.routes]
+    # Runs first: `/threads/runs` must win over `/threads/{thread_id}`.
+    return [*assistants.routes, *runs.routes, *threads.routes, *messages.routes]

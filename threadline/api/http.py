@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from threadline.api.validation import translate
+from threadline.protocol.common import wire_json
 
 __all__ = ["json_response", "parse_body", "parse_query", "path_param"]
 
@@ -39,8 +40,5 @@ def path_param(request: Request, name: str) -> str:
 
 
 def json_response(body: BaseModel | dict[str, Any], status_code: int = 200) -> Response:
-    if isinstance(body, BaseModel):
-        content = body.model_dump_json(by_alias=True).encode()
-    else:
-        content = orjson.dumps(body)
+    content = wire_json(body) if isinstance(body, BaseModel) else orjson.dumps(body)
     return Response(content, status_code=status_code, media_type="application/json")

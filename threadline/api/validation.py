@@ -126,11 +126,12 @@ def _length_message(error: ErrorDetails, param: str) -> tuple[str, str]:
     else:
         limit, word, code = ctx.get("min_length"), "short", "below_min_length"
         bound = f"minimum length {limit}"
-    got = f"a {noun} with length {len(value)}"
+    article = "an" if noun == "array" else "a"
+    got = f"{article} {noun} with length {len(value)}"
     if noun == "string" and not value:
         got = "an empty string"
     message = (
-        f"Invalid '{param}': {noun} too {word}. Expected a {noun} with {bound}, "
+        f"Invalid '{param}': {noun} too {word}. Expected {article} {noun} with {bound}, "
         f"but got {got} instead."
     )
     return message, f"{noun}_{code}"
@@ -138,12 +139,10 @@ def _length_message(error: ErrorDetails, param: str) -> tuple[str, str]:
 
 def _describe(error: ErrorDetails, param: str) -> tuple[str, str | None]:
     kind = error["type"]
-    if kind == "missing":
+    if kind in ("missing", "union_tag_not_found"):
         return f"Missing required parameter: '{param}'.", "missing_required_parameter"
     if kind == "extra_forbidden":
         return f"Unrecognized request argument supplied: {param}", "unknown_parameter"
-    if kind == "union_tag_not_found":
-        return f"Missing required parameter: '{param}.type'.", "missing_required_parameter"
     if kind in _EXPECTED:
         expected = _EXPECTED[kind]
         got = _kind(error["input"])
@@ -185,6 +184,8 @@ def translate(exc: ValidationError) -> InvalidRequestError:
             message = f"Invalid body: expected a JSON object, but got {got} instead."
             return InvalidRequestError(message, code="invalid_type")
         return InvalidRequestError(f"Invalid request: {error['msg']}.")
+    if error["type"] == "union_tag_not_found":  # the tag itself is what is missing
+        param = f"{param}.type"
     if error["type"] in CUSTOM_ERROR_TYPES:
         return InvalidRequestError(error["msg"], param=param, code=error["type"])
     message, code = _describe(error, param)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SerializationInfo
 from pydantic_core import PydanticCustomError
 
 __all__ = [
@@ -16,6 +16,8 @@ __all__ = [
     "Omittable",
     "RequestModel",
     "WireModel",
+    "on_the_wire",
+    "wire_json",
 ]
 
 T = TypeVar("T")
@@ -107,6 +109,15 @@ class DeletedObject(BaseModel):
     deleted: bool = True
 
 
-def dump(model: BaseModel) -> dict[str, Any]:
-    """A model as a JSON-ready dict."""
-    return model.model_dump(mode="json")
+WIRE_CONTEXT = {"wire": True}
+
+
+def on_the_wire(info: SerializationInfo) -> bool:
+    """True when a model is being serialised for a client (not for the store)."""
+    context = info.context
+    return isinstance(context, dict) and bool(context.get("wire"))
+
+
+def wire_json(model: BaseModel) -> bytes:
+    """A model as the JSON a client receives."""
+    return model.model_dump_json(by_alias=True, context=WIRE_CONTEXT).encode()

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from threadline.runs.bus import Bus
 from threadline.services.assistants import AssistantService
 from threadline.services.messages import MessageService
+from threadline.services.runs import RunService
+from threadline.services.steps import StepService
 from threadline.services.threads import ThreadService
 from threadline.store.base import Store
 
@@ -17,7 +20,15 @@ class Services:
     assistants: AssistantService
     threads: ThreadService
     messages: MessageService
+    runs: RunService
+    steps: StepService
 
     @classmethod
-    def over(cls, store: Store) -> Services:
-        return cls(AssistantService(store), ThreadService(store), MessageService(store))
+    def over(cls, store: Store, bus: Bus, run_expiry_seconds: int) -> Services:
+        return cls(
+            AssistantService(store),
+            ThreadService(store),
+            MessageService(store),
+            RunService(store, bus, run_expiry_seconds),
+            StepService(store),
+        )

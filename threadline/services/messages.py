@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from threadline.errors import NotFoundError
+from threadline.errors import InvalidRequestError, NotFoundError
 from threadline.ids import new_id, now
 from threadline.protocol.common import DeletedObject, ListPage, ListQuery
 from threadline.protocol.messages import (
@@ -14,7 +14,7 @@ from threadline.protocol.messages import (
     TextContent,
 )
 from threadline.services.resources import list_page
-from threadline.store.base import Store
+from threadline.store.base import Store, ThreadBusyError
 
 __all__ = ["MessageListQuery", "MessageService", "build_message"]
 
@@ -55,7 +55,13 @@ class MessageService:
 
     async def create(self, thread_id: str, request: CreateMessageRequest) -> Message:
         message = build_message(thread_id, request, now())
-        if not await self.store.insert_message(message):
+        try:
+            inserted = await self.store.insert_message(message)
+        except ThreadBusyError as busy:
+            raise InvalidRequestError(
+                f"Can't add messages to {thread_id} while a run {busy.run_id} is active."
+            ) from None
+        if not inserted:
             raise NotFoundError.for_object("thread", thread_id)
         return message
 

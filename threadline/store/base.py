@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -10,9 +10,10 @@ from threadline.errors import InvalidRequestError
 from threadline.protocol.assistants import Assistant
 from threadline.protocol.common import ListQuery
 from threadline.protocol.messages import Message
+from threadline.protocol.runs import Run, RunStep
 from threadline.protocol.threads import Thread
 
-__all__ = ["Page", "Store", "cursor_not_found"]
+__all__ = ["Claim", "Page", "Store", "ThreadBusyError", "cursor_not_found"]
 
 T = TypeVar("T")
 
@@ -23,6 +24,28 @@ class Page(Generic[T]):
 
     data: list[T]
     has_more: bool
+
+
+class ThreadBusyError(Exception):
+    """The thread has an active run; nothing was written."""
+
+    def __init__(self, thread_id: str, run_id: str) -> None:
+        super().__init__(f"thread {thread_id} has an active run {run_id}")
+        self.thread_id = thread_id
+        self.run_id = run_id
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A run leased to one executor. `recoveries` counts claims of this run made after
+    an earlier holder's lease lapsed mid-run (its process died)."""
+
+    run: Run
+    recoveries: int
+
+    @property
+    def recovered(self) -> bool:
+        return self.run.status == "in_progress"
 
 
 def cursor_not_found(param: str, object_id: str) -> InvalidRequestError:
@@ -54,7 +77,8 @@ class Store(Protocol):
     async def replace_thread(self, thread: Thread) -> bool: ...
     async def delete_thread(self, thread_id: str) -> bool: ...
 
-    # Messages: insert_message returns False when the thread does not exist.
+    # Messages: insert_message returns False when the thread does not exist, and raises
+    # ThreadBusyError when a message from outside a run (run_id None) meets an active run.
     async def insert_message(self, message: Message) -> bool: ...
     async def get_message(self, thread_id: str, message_id: str) -> Message | None: ...
     async def replace_message(self, message: Message) -> bool: ...
@@ -62,3 +86,56 @@ class Store(Protocol):
     async def list_messages(
         self, thread_id: str, query: ListQuery, run_id: str | None = None
     ) -> Page[Message]: ...
+
+    # Runs. The thread lock (one active run per thread) is enforced here, atomically.
+    async def insert_run(
+        self, run: Run, messages: Sequence[Message] = (), thread: Thread | None = None
+    ) -> bool:
+        """Insert `thread` (if given), then `messages`, then `run`, in one transaction.
+        False when the thread does not exist; ThreadBusyError when it has an active run."""
+        ...
+
+    async def get_run(self, thread_id: str, run_id: str) -> Run | None: ...
+    async def list_runs(self, thread_id: str, query: ListQuery) -> Page[Run]: ...
+    async def update_run(self, run_id: str, change: Callable[[Run], Run]) -> Run | None:
+        """Apply `change` to the current run and store its result atomically (None when
+        the run does not exist). An exception from `change` aborts without writing."""
+        ...
+
+    async def claim_next_run(self, owner: str, now: float, lease_seconds: float) -> Claim | None:
+        """Lease the oldest run that needs an executor: queued or cancelling with no live
+        lease, or in_progress whose lease lapsed (then `recoveries` goes up by one)."""
+        ...
+
+    async def claim_run(
+        self, run_id: str, owner: str, now: float, lease_seconds: float
+    ) -> Claim | None:
+        """`claim_next_run` for one given run."""
+        ...
+
+    async def renew_leases(
+        self, owner: str, run_ids: Sequence[str], now: float, lease_seconds: float
+    ) -> set[str]:
+        """Extend `owner`'s leases; returns the ids it still holds."""
+        ...
+
+    async def release_run(self, run_id: str, owner: str) -> None: ...
+    async def runs_to_expire(self, now: int, limit: int) -> list[Run]:
+        """Active runs whose `expires_at` has passed, oldest first."""
+        ...
+
+    # Run steps
+    async def insert_step(self, step: RunStep) -> None: ...
+    async def get_step(self, thread_id: str, run_id: str, step_id: str) -> RunStep | None: ...
+    async def update_step(
+        self, step_id: str, change: Callable[[RunStep], RunStep]
+    ) -> RunStep | None: ...
+    async def delete_step(self, step_id: str) -> bool: ...
+    async def list_steps(self, thread_id: str, run_id: str, query: ListQuery) -> Page[RunStep]: ...
+    async def run_steps(self, run_id: str) -> list[RunStep]:
+        """Every step of a run, in creation order."""
+        ...
+
+    async def thread_history(self, thread_id: str) -> list[Message | RunStep]:
+        """The thread's messages and its runs' tool_calls steps, in creation order."""
+        ...

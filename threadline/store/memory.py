@@ -10,8 +10,10 @@ from typing import Generic, Protocol, TypeVar
 from threadline.protocol.assistants import Assistant
 from threadline.protocol.common import ListQuery
 from threadline.protocol.messages import Message
+from threadline.protocol.runs import Run, RunStep
 from threadline.protocol.threads import Thread
-from threadline.store.base import Page, cursor_not_found
+from threadline.runs.states import ACTIVE
+from threadline.store.base import Claim, Page, ThreadBusyError, cursor_not_found
 
 __all__ = ["MemoryStore", "paginate"]
 
@@ -28,6 +30,13 @@ T = TypeVar("T", bound=_HasId)
 class _Row(Generic[T]):
     seq: int
     item: T
+
+
+@dataclass
+class _Lease:
+    owner: str | None = None
+    until: float = 0.0
+    recoveries: int = 0
 
 
 @dataclass
@@ -91,6 +100,9 @@ class MemoryStore:
         self._assistants: _Table[Assistant] = _Table()
         self._threads: _Table[Thread] = _Table()
         self._messages: _Table[Message] = _Table()
+        self._runs: _Table[Run] = _Table()
+        self._steps: _Table[RunStep] = _Table()
+        self._leases: dict[str, _Lease] = {}
 
     async def close(self) -> None:
         return None
@@ -138,15 +150,17 @@ class MemoryStore:
     async def delete_thread(self, thread_id: str) -> bool:
         if self._threads.rows.pop(thread_id, None) is None:
             return False
-        rows = self._messages.rows
-        for message_id in [k for k, r in rows.items() if r.item.thread_id == thread_id]:
-            del rows[message_id]
+        _drop_thread(self._messages, thread_id)
+        _drop_thread(self._runs, thread_id)
+        _drop_thread(self._steps, thread_id)
         return True
 
     # Messages
     async def insert_message(self, message: Message) -> bool:
         if message.thread_id not in self._threads.rows:
             return False
+        if message.run_id is None:
+            self._check_idle(message.thread_id)
         self._add(self._messages, message)
         return True
 
@@ -173,3 +187,155 @@ class MemoryStore:
         rows = [r for r in self._messages.rows.values() if keep(r.item)]
         in_thread = self._seq_of(self._messages, lambda m: m.thread_id == thread_id)
         return paginate(rows, query, in_thread)
+
+    # Runs
+    def _active_run(self, thread_id: str) -> Run | None:
+        for row in reversed(self._runs.rows.values()):
+            if row.item.thread_id == thread_id and row.item.status in ACTIVE:
+                return row.item
+        return None
+
+    def _check_idle(self, thread_id: str) -> None:
+        active = self._active_run(thread_id)
+        if active is not None:
+            raise ThreadBusyError(thread_id, active.id)
+
+    async def insert_run(
+        self, run: Run, messages: Sequence[Message] = (), thread: Thread | None = None
+    ) -> bool:
+        if thread is not None:
+            self._add(self._threads, thread)
+        elif run.thread_id not in self._threads.rows:
+            return False
+        self._check_idle(run.thread_id)
+        for message in messages:
+            self._add(self._messages, message)
+        self._add(self._runs, run)
+        self._leases[run.id] = _Lease()
+        return True
+
+    async def get_run(self, thread_id: str, run_id: str) -> Run | None:
+        run = self._runs.get(run_id)
+        return run if run is not None and run.thread_id == thread_id else None
+
+    async def list_runs(self, thread_id: str, query: ListQuery) -> Page[Run]:
+        rows = [r for r in self._runs.rows.values() if r.item.thread_id == thread_id]
+        return paginate(rows, query, self._seq_of(self._runs, lambda r: r.thread_id == thread_id))
+
+    async def update_run(self, run_id: str, change: Callable[[Run], Run]) -> Run | None:
+        row = self._runs.rows.get(run_id)
+        if row is None:
+            return None
+        row.item = change(row.item)
+        return row.item
+
+    def _claimable(self, run: Run, now: float) -> bool:
+        lease = self._leases[run.id]
+        if run.status in ("queued", "cancelling"):
+            return lease.owner is None or lease.until <= now
+        return run.status == "in_progress" and lease.until <= now
+
+    def _lease(self, run: Run, owner: str, now: float, lease_seconds: float) -> Claim:
+        lease = self._leases[run.id]
+        if run.status == "in_progress":
+            lease.recoveries += 1
+        lease.owner, lease.until = owner, now + lease_seconds
+        return Claim(run, lease.recoveries)
+
+    async def claim_next_run(self, owner: str, now: float, lease_seconds: float) -> Claim | None:
+        for row in self._runs.rows.values():
+            if self._claimable(row.item, now):
+                return self._lease(row.item, owner, now, lease_seconds)
+        return None
+
+    async def claim_run(
+        self, run_id: str, owner: str, now: float, lease_seconds: float
+    ) -> Claim | None:
+        run = self._runs.get(run_id)
+        if run is None or not self._claimable(run, now):
+            return None
+        return self._lease(run, owner, now, lease_seconds)
+
+    async def renew_leases(
+        self, owner: str, run_ids: Sequence[str], now: float, lease_seconds: float
+    ) -> set[str]:
+        held = set()
+        for run_id in run_ids:
+            lease = self._leases.get(run_id)
+            if lease is not None and lease.owner == owner:
+                lease.until = now + lease_seconds
+                held.add(run_id)
+        return held
+
+    async def release_run(self, run_id: str, owner: str) -> None:
+        lease = self._leases.get(run_id)
+        if lease is not None and lease.owner == owner:
+            lease.owner, lease.until = None, 0.0
+
+    async def runs_to_expire(self, now: int, limit: int) -> list[Run]:
+        due = [
+            r.item
+            for r in self._runs.rows.values()
+            if r.item.status in ACTIVE
+            and r.item.expires_at is not None
+            and r.item.expires_at <= now
+        ]
+        return due[:limit]
+
+    # Run steps
+    async def insert_step(self, step: RunStep) -> None:
+        self._add(self._steps, step)
+
+    async def get_step(self, thread_id: str, run_id: str, step_id: str) -> RunStep | None:
+        step = self._steps.get(step_id)
+        if step is None or step.thread_id != thread_id or step.run_id != run_id:
+            return None
+        return step
+
+    async def update_step(
+        self, step_id: str, change: Callable[[RunStep], RunStep]
+    ) -> RunStep | None:
+        row = self._steps.rows.get(step_id)
+        if row is None:
+            return None
+        row.item = change(row.item)
+        return row.item
+
+    async def delete_step(self, step_id: str) -> bool:
+        return self._steps.rows.pop(step_id, None) is not None
+
+    async def list_steps(self, thread_id: str, run_id: str, query: ListQuery) -> Page[RunStep]:
+        def keep(s: RunStep) -> bool:
+            return s.run_id == run_id and s.thread_id == thread_id
+
+        rows = [r for r in self._steps.rows.values() if keep(r.item)]
+        return paginate(rows, query, self._seq_of(self._steps, keep))
+
+    async def run_steps(self, run_id: str) -> list[RunStep]:
+        return [r.item for r in self._steps.rows.values() if r.item.run_id == run_id]
+
+    async def thread_history(self, thread_id: str) -> list[Message | RunStep]:
+        rows: list[_Row[Message] | _Row[RunStep]] = [
+            r for r in self._messages.rows.values() if r.item.thread_id == thread_id
+        ]
+        rows += [
+            r
+            for r in self._steps.rows.values()
+            if r.item.thread_id == thread_id and r.item.type == "tool_calls"
+        ]
+        return [r.item for r in sorted(rows, key=lambda r: r.seq)]
+
+
+class _ThreadOwned(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def thread_id(self) -> str: ...
+
+
+OwnedT = TypeVar("OwnedT", bound=_ThreadOwned)
+
+
+def _drop_thread(table: _Table[OwnedT], thread_id: str) -> None:
+    for object_id in [k for k, r in table.rows.items() if r.item.thread_id == thread_id]:
+        del table.rows[object_id]

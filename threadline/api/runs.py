@@ -1,0 +1,112 @@
+"""Routes for runs and run steps under /v1/threads."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from threadline.api.deps import services
+from threadline.api.http import json_response, parse_body, parse_query, path_param
+from threadline.errors import InvalidRequestError
+from threadline.protocol.common import ListQuery
+from threadline.protocol.runs import (
+    CreateRunRequest,
+    CreateThreadAndRunRequest,
+    ModifyRunRequest,
+    SubmitToolOutputsRequest,
+)
+from threadline.services.steps import RESULT_CONTENT
+
+__all__ = ["routes"]
+
+
+def _ids(request: Request) -> tuple[str, str]:
+    return path_param(request, "thread_id"), path_param(request, "run_id")
+
+
+def _include(request: Request) -> frozenset[str]:
+    values = frozenset(request.query_params.getlist("include[]"))
+    unknown = values - {RESULT_CONTENT}
+    if unknown:
+        raise InvalidRequestError(
+            f"Invalid value: '{sorted(unknown)[0]}'. Supported values are: '{RESULT_CONTENT}'.",
+            param="include",
+            code="invalid_value",
+        )
+    return values
+
+
+def _no_stream(stream: bool | None) -> None:
+    if stream:
+        raise InvalidRequestError(
+            "Streaming runs is not supported by this server yet.", param="stream"
+        )
+
+
+async def create(request: Request) -> Response:
+    _include(request)
+    body = await parse_body(request, CreateRunRequest)
+    _no_stream(body.stream)
+    thread_id = path_param(request, "thread_id")
+    return json_response(await services(request).runs.create(thread_id, body))
+
+
+async def create_thread_and_run(request: Request) -> Response:
+    body = await parse_body(request, CreateThreadAndRunRequest)
+    _no_stream(body.stream)
+    return json_response(await services(request).runs.create_thread_and_run(body))
+
+
+async def list_(request: Request) -> Response:
+    query = parse_query(request, ListQuery)
+    thread_id = path_param(request, "thread_id")
+    return json_response(await services(request).runs.list(thread_id, query))
+
+
+async def retrieve(request: Request) -> Response:
+    return json_response(await services(request).runs.get(*_ids(request)))
+
+
+async def modify(request: Request) -> Response:
+    body = await parse_body(request, ModifyRunRequest)
+    return json_response(await services(request).runs.modify(*_ids(request), body))
+
+
+async def cancel(request: Request) -> Response:
+    return json_response(await services(request).runs.cancel(*_ids(request)))
+
+
+async def submit_tool_outputs(request: Request) -> Response:
+    body = await parse_body(request, SubmitToolOutputsRequest)
+    _no_stream(body.stream)
+    return json_response(await services(request).runs.submit_tool_outputs(*_ids(request), body))
+
+
+async def list_steps(request: Request) -> Response:
+    query = parse_query(request, ListQuery)
+    include = _include(request)
+    page = await services(request).steps.list(*_ids(request), query, include)
+    return json_response(page)
+
+
+async def retrieve_step(request: Request) -> Response:
+    include = _include(request)
+    step_id = path_param(request, "step_id")
+    step = await services(request).steps.get(*_ids(request), step_id, include)
+    return json_response(step)
+
+
+_RUN = "/threads/{thread_id}/runs/{run_id}"
+
+routes = [
+    Route("/threads/runs", create_thread_and_run, methods=["POST"]),
+    Route("/threads/{thread_id}/runs", create, methods=["POST"]),
+    Route("/threads/{thread_id}/runs", list_, methods=["GET"]),
+    Route(_RUN, retrieve, methods=["GET"]),
+    Route(_RUN, modify, methods=["POST"]),
+    Route(f"{_RUN}/cancel", cancel, methods=["POST"]),
+    Route(f"{_RUN}/submit_tool_outputs", submit_tool_outputs, methods=["POST"]),
+    Route(f"{_RUN}/steps", list_steps, methods=["GET"]),
+    Route(f"{_RUN}/steps/{{step_id}}", retrieve_step, methods=["GET"]),
+]

@@ -1,0 +1,167 @@
+"""The model endpoint: a one-method `ModelClient` protocol and the OpenAI-compatible client."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import httpx2
+import openai
+from openai.types.chat import ChatCompletionChunk
+
+__all__ = ["ChatRequest", "ModelClient", "ModelError", "OpenAIModelClient"]
+
+ErrorCode = Literal["server_error", "rate_limit_exceeded", "invalid_prompt"]
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat-completions call, in the upstream's wire terms (JSON-ready values)."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    response_format: dict[str, Any] | None = None
+    max_completion_tokens: int | None = None
+
+
+class ModelError(Exception):
+    """An upstream failure, already classified as a run's `last_error.code`."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code: ErrorCode = code
+        self.message = message
+
+
+class ModelClient(Protocol):
+    """Streams one chat completion. Raises `ModelError` once retries are spent."""
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]: ...
+
+
+_BACKOFF_CAP_SECONDS = 8.0
+_RETRYABLE = (openai.APIConnectionError, openai.InternalServerError)
+
+
+class OpenAIModelClient:
+    """`ModelClient` over any OpenAI-compatible chat-completions endpoint (the `openai` SDK).
+
+    The SDK's own retries are off: this class retries 5xx, timeouts and connection errors
+    itself, and only before the first chunk, since a half-streamed answer cannot be replayed.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str = "",
+        *,
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        http_client: httpx2.AsyncClient | None = None,
+    ) -> None:
+        self._client = openai.AsyncOpenAI(
+            base_url=base_url,
+            api_key=api_key or "unused",
+            max_retries=0,
+            timeout=httpx2.Timeout(timeout),
+            http_client=http_client,
+        )
+        self._max_retries = max_retries
+        self._backoff = backoff
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]:
+        chunks = await self._open(request)
+        yielded = 0
+        async with chunks:
+            try:
+                async for chunk in chunks:
+                    yielded += 1
+                    yield chunk
+            except openai.APIError as err:
+                detail = f"The model stream failed after {yielded} chunks: {_detail(err)}"
+                raise ModelError("server_error", detail) from err
+
+    async def _open(self, request: ChatRequest) -> openai.AsyncStream[ChatCompletionChunk]:
+        params = _create_params(request)
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                opened: openai.AsyncStream[ChatCompletionChunk]
+                opened = await self._client.chat.completions.create(**params, stream=True)
+                return opened
+            except openai.BadRequestError as err:
+                if "stream_options" not in params or "stream_options" not in _detail(err):
+                    raise _classify(err, attempts) from err
+                del params["stream_options"]  # this server rejects it; usage may not come
+            except _RETRYABLE as err:
+                if attempts > self._max_retries:
+                    raise _classify(err, attempts) from err
+                await asyncio.sleep(self._delay(attempts))
+            except openai.APIError as err:
+                raise _classify(err, attempts) from err
+
+    def _delay(self, attempt: int) -> float:
+        ceiling = min(_BACKOFF_CAP_SECONDS, self._backoff * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+def _create_params(request: ChatRequest) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "model": request.model,
+        "messages": request.messages,
+        "stream_options": {"include_usage": True},
+    }
+    optional: dict[str, Any] = {
+        "tool_choice": request.tool_choice,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "response_format": request.response_format,
+        "max_completion_tokens": request.max_completion_tokens,
+    }
+    if request.tools:
+        # Many servers reject `parallel_tool_calls` in a request without tools.
+        optional |= {"tools": request.tools, "parallel_tool_calls": request.parallel_tool_calls}
+    params |= {key: value for key, value in optional.items() if value is not None}
+    return params
+
+
+def _classify(err: openai.APIError, attempts: int) -> ModelError:
+    tries = f" after {attempts} attempts" if attempts > 1 else ""
+    if isinstance(err, openai.APITimeoutError):
+        return ModelError("server_error", f"The model endpoint timed out{tries}")
+    if isinstance(err, openai.APIConnectionError):
+        return ModelError(
+            "server_error", f"Could not reach the model endpoint{tries}: {err.__cause__ or err}"
+        )
+    status = err.status_code if isinstance(err, openai.APIStatusError) else None
+    message = f"The model endpoint returned {status}{tries}: {_detail(err)}"
+    if status == 429:
+        return ModelError("rate_limit_exceeded", message)
+    if status is None or status >= 500:
+        return ModelError("server_error", message)
+    return ModelError("invalid_prompt", message)
+
+
+def _detail(err: openai.APIError) -> str:
+    """The upstream's own error message, not the SDK's `Error code: ...` wrapping."""
+    body = err.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+    if isinstance(body, str) and body.strip():
+        return body.strip()
+    return err.message

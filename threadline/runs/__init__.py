@@ -1,0 +1,1 @@
+"""Runs: the lifecycle, the prompt sent to the model and the executor that drives a run."""

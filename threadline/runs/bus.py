@@ -1,0 +1,61 @@
+"""Signals between the API and executors: new work, and changes to a run in flight.
+
+The embedded engine uses `LocalBus` (one process). Across processes the database stays
+the source of truth: workers also poll for work and executors re-read their run's status
+at least every `check_interval`, so a missed signal only costs latency."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+__all__ = ["Bus", "LocalBus"]
+
+
+class Bus(Protocol):
+    def work_available(self) -> None:
+        """A run was queued or needs an executor (e.g. it is cancelling)."""
+
+    def run_changed(self, run_id: str) -> None:
+        """A run's status was changed from outside its executor (cancel, expiry)."""
+
+    async def wait_for_work(self, seconds: float) -> None:
+        """Return when work is signalled, or after `seconds`."""
+
+    def changed_event(self, run_id: str) -> asyncio.Event:
+        """An event set whenever `run_changed(run_id)` is signalled."""
+
+    def forget(self, run_id: str) -> None:
+        """Drop what is kept for a run whose executor has finished."""
+
+
+class LocalBus:
+    """The in-process bus."""
+
+    def __init__(self) -> None:
+        self._work = asyncio.Event()
+        self._changed: dict[str, asyncio.Event] = {}
+
+    def work_available(self) -> None:
+        self._work.set()
+
+    def run_changed(self, run_id: str) -> None:
+        event = self._changed.get(run_id)
+        if event is not None:
+            event.set()
+        self._work.set()
+
+    async def wait_for_work(self, seconds: float) -> None:
+        try:
+            async with asyncio.timeout(seconds):
+                await self._work.wait()
+        except TimeoutError:
+            return
+        finally:
+            self._work.clear()
+
+    def changed_event(self, run_id: str) -> asyncio.Event:
+        return self._changed.setdefault(run_id, asyncio.Event())
+
+    def forget(self, run_id: str) -> None:
+        self._changed.pop(run_id, None)

@@ -1,0 +1,325 @@
+"""The run executor: an async generator of events that persists as it goes.
+
+A blocking request drains it through a worker; a streaming request forwards its events.
+Every status change goes through `states.transition` inside `store.update_run`, so a run
+that was cancelled or expired meanwhile stops the executor at its next write."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+
+from threadline.ids import now
+from threadline.inference import ModelClient, ModelError
+from threadline.protocol.runs import (
+    FunctionCallSpec,
+    IncompleteDetails,
+    LastError,
+    RequiredAction,
+    RequiredToolCall,
+    Run,
+    RunStatus,
+    RunStep,
+    SubmitToolOutputsAction,
+    ToolCallsDetails,
+    Usage,
+)
+from threadline.runs import states
+from threadline.runs.bus import Bus
+from threadline.runs.closing import end_run
+from threadline.runs.events import Event, run_event, step_event
+from threadline.runs.prompt import PromptTooLarge, build_prompt
+from threadline.runs.turn import Turn
+from threadline.store.base import Claim, Store
+from threadline.tools.builtin import BuiltinTools
+
+__all__ = ["Executor", "ExecutorConfig"]
+
+logger = logging.getLogger("threadline.runs")
+
+NO_MODEL = (
+    "No model endpoint is configured: set THREADLINE_MODEL_BASE_URL to an "
+    "OpenAI-compatible endpoint (base URL ending in /v1)."
+)
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    max_model_calls: int = 16
+    max_recoveries: int = 3
+    # Seconds between status reads while streaming; 0 trusts the in-process bus alone.
+    status_poll_interval: float = 0.0
+
+
+@dataclass
+class Executor:
+    store: Store
+    model: ModelClient | None
+    bus: Bus
+    tools: BuiltinTools = field(default_factory=BuiltinTools)
+    config: ExecutorConfig = field(default_factory=ExecutorConfig)
+
+    async def execute(self, claim: Claim) -> AsyncIterator[Event]:
+        """Drive the claimed run as far as it can go (an end, or requires_action)."""
+        run = claim.run
+        try:
+            async for event in self._start(claim):
+                yield event
+        except ModelError as error:
+            async for event in self._fail(run.id, error.code, error.message):
+                yield event
+        except Exception:
+            logger.exception("run %s failed on an internal error", run.id)
+            message = "The server had an error while processing the run."
+            async for event in self._fail(run.id, "server_error", message):
+                yield event
+        finally:
+            self.bus.forget(run.id)
+
+    async def _start(self, claim: Claim) -> AsyncIterator[Event]:
+        run = claim.run
+        if run.status == "cancelling":
+            for event in await end_run(self.store, run.id, "cancelled"):
+                yield event
+            return
+        if claim.recovered:
+            if claim.recoveries > self.config.max_recoveries:
+                message = f"The run was interrupted {claim.recoveries} times and was stopped."
+                raise ModelError("server_error", message)
+            await self._discard_partial(run)
+        if self.model is None:
+            raise ModelError("server_error", NO_MODEL)
+        if run.status == "queued":
+            started = await self._move(run.id, "in_progress")
+            if started is None:
+                return
+            run = started
+            yield run_event(run)
+        async for event in self._loop(run, self.model):
+            yield event
+
+    async def _move(self, run_id: str, to: RunStatus, **changes: object) -> Run | None:
+        try:
+            return await self.store.update_run(
+                run_id, lambda r: states.transition(r, to, now(), **changes)
+            )
+        except states.TransitionError as error:
+            logger.info("run %s: %s", run_id, error)
+            return None
+
+    async def _fail(self, run_id: str, code: str, message: str) -> AsyncIterator[Event]:
+        error = LastError.model_validate({"code": code, "message": message})
+        for event in await end_run(self.store, run_id, "failed", last_error=error):
+            yield event
+
+    async def _discard_partial(self, run: Run) -> None:
+        """Drop what a dead executor left half-written; completed steps stay."""
+        for step in await self.store.run_steps(run.id):
+            if step.status != "in_progress" or _awaits_outputs(step):
+                continue
+            details = step.step_details
+            if details.type == "message_creation":
+                await self.store.delete_message(run.thread_id, details.message_creation.message_id)
+            await self.store.delete_step(step.id)
+
+    async def _loop(self, run: Run, model: ModelClient) -> AsyncIterator[Event]:
+        async for event in self._complete_answered_steps(run):
+            yield event
+        for _ in range(self.config.max_model_calls):
+            current = await self._check(run)
+            if current is None:
+                async for event in self._stop(run):
+                    yield event
+                return
+            flow = _Flow()
+            async for event in self._turn(current, model, flow):
+                yield event
+            if not flow.again:
+                return
+        message = f"The run made {self.config.max_model_calls} model calls without finishing."
+        raise ModelError("server_error", message)
+
+    async def _complete_answered_steps(self, run: Run) -> AsyncIterator[Event]:
+        """Complete the tool_calls step whose outputs were submitted."""
+        at = now()
+        for step in await self.store.run_steps(run.id):
+            if step.status == "in_progress" and step.step_details.type == "tool_calls":
+                done = await self.store.update_step(step.id, partial(_completed, at=at))
+                if done is not None:
+                    yield step_event(done)
+
+    async def _check(self, run: Run) -> Run | None:
+        """The run if it should go on working, None if it was stopped from outside."""
+        current = await self.store.get_run(run.thread_id, run.id)
+        return current if current is not None and current.status == "in_progress" else None
+
+    async def _stop(self, run: Run) -> AsyncIterator[Event]:
+        """Finish a run that was stopped from outside: cancelling becomes cancelled."""
+        current = await self.store.get_run(run.thread_id, run.id)
+        if current is not None and current.status == "cancelling":
+            for event in await end_run(self.store, run.id, "cancelled"):
+                yield event
+
+    async def _turn(self, run: Run, model: ModelClient, flow: _Flow) -> AsyncIterator[Event]:
+        steps = await self.store.run_steps(run.id)
+        used = run.usage or Usage()
+        budget = _Budget(run, used)
+        if budget.exhausted is not None:
+            async for event in self._incomplete(run.id, budget.exhausted):
+                yield event
+            return
+        history = await self.store.thread_history(run.thread_id)
+        try:
+            prompt = build_prompt(
+                run,
+                history,
+                first_call=not steps,
+                prompt_budget=budget.prompt,
+                completion_budget=budget.completion,
+            )
+        except PromptTooLarge:
+            async for event in self._incomplete(run.id, "max_prompt_tokens"):
+                yield event
+            return
+        if budget.prompt is not None and prompt.estimated_tokens > budget.prompt:
+            async for event in self._incomplete(run.id, "max_prompt_tokens"):
+                yield event
+            return
+        turn = Turn(self.store, model, run, prompt.request, self._interrupt_check(run))
+        async for event in turn.events():
+            yield event
+        if turn.stopped:
+            async for event in self._stop(run):
+                yield event
+            return
+        usage = turn.estimated_usage(prompt.estimated_tokens)
+        total = used + usage
+        await self.store.update_run(run.id, lambda r: r.model_copy(update={"usage": total}))
+        async for event in self._after_turn(run, turn, usage, budget, flow):
+            yield event
+
+    async def _after_turn(
+        self, run: Run, turn: Turn, usage: Usage, budget: _Budget, flow: _Flow
+    ) -> AsyncIterator[Event]:
+        cut_short = (
+            turn.finish_reason == "length"
+            and budget.completion is not None
+            and usage.completion_tokens >= budget.completion
+        )
+        calls = turn.tool_calls()
+        message_usage = Usage() if calls else usage
+        for event in await turn.close_message(message_usage, incomplete=cut_short):
+            yield event
+        if cut_short:
+            async for event in self._incomplete(run.id, "max_completion_tokens"):
+                yield event
+            return
+        if not calls or turn.tool_step is None:
+            for event in await end_run(self.store, run.id, "completed"):
+                yield event
+            return
+        async for event in self._tool_step(run, turn, usage, flow):
+            yield event
+
+    async def _tool_step(
+        self, run: Run, turn: Turn, usage: Usage, flow: _Flow
+    ) -> AsyncIterator[Event]:
+        assert turn.tool_step is not None
+        filled = {
+            call.id: await self.tools.call(run, call)
+            for call in turn.calls.values()
+            if call.builtin
+        }
+        calls = [filled.get(call.id, call) for call in turn.tool_calls()]
+        details = ToolCallsDetails(tool_calls=calls)
+        step = turn.tool_step.model_copy(update={"step_details": details, "usage": usage})
+        await self.store.update_step(step.id, lambda _: step)
+        functions = [c for c in turn.calls.values() if not c.builtin]
+        if not functions:
+            done = _completed(step, now())
+            await self.store.update_step(step.id, lambda _: done)
+            yield step_event(done)
+            flow.again = True
+            return
+        action = RequiredAction(
+            submit_tool_outputs=SubmitToolOutputsAction(
+                tool_calls=[
+                    RequiredToolCall(
+                        id=c.id, function=FunctionCallSpec(name=c.name, arguments=c.arguments)
+                    )
+                    for c in functions
+                ]
+            )
+        )
+        waiting = await self._move(run.id, "requires_action", required_action=action)
+        if waiting is not None:
+            yield run_event(waiting)
+
+    async def _incomplete(self, run_id: str, reason: str) -> AsyncIterator[Event]:
+        details = IncompleteDetails.model_validate({"reason": reason})
+        for event in await end_run(self.store, run_id, "incomplete", incomplete_details=details):
+            yield event
+
+    def _interrupt_check(self, run: Run) -> Callable[[], Awaitable[bool]]:
+        changed = self.bus.changed_event(run.id)
+        interval = self.config.status_poll_interval
+        last = time.monotonic()
+
+        async def interrupted() -> bool:
+            nonlocal last
+            if changed.is_set():
+                changed.clear()
+                return await self._check(run) is None
+            if interval and time.monotonic() - last >= interval:
+                last = time.monotonic()
+                return await self._check(run) is None
+            return False
+
+        return interrupted
+
+
+@dataclass
+class _Flow:
+    """Whether the model loop goes on after a turn (built-in tool outputs to read)."""
+
+    again: bool = False
+
+
+@dataclass(frozen=True)
+class _Budget:
+    """What is left of a run's token limits, which count over all its model calls."""
+
+    run: Run
+    used: Usage
+
+    @property
+    def prompt(self) -> int | None:
+        limit = self.run.max_prompt_tokens
+        return None if limit is None else limit - self.used.prompt_tokens
+
+    @property
+    def completion(self) -> int | None:
+        limit = self.run.max_completion_tokens
+        return None if limit is None else limit - self.used.completion_tokens
+
+    @property
+    def exhausted(self) -> str | None:
+        if self.prompt is not None and self.prompt <= 0:
+            return "max_prompt_tokens"
+        if self.completion is not None and self.completion <= 0:
+            return "max_completion_tokens"
+        return None
+
+
+def _completed(step: RunStep, at: int) -> RunStep:
+    return step.model_copy(update={"status": "completed", "completed_at": at})
+
+
+def _awaits_outputs(step: RunStep) -> bool:
+    details = step.step_details
+    return details.type == "tool_calls" and any(
+        call.type == "function" for call in details.tool_calls
+    )

@@ -1,0 +1,223 @@
+"""One model call of a run: its stream turned into a message, tool calls and events."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from openai.types.chat import ChatCompletionChunk
+from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
+
+from threadline.ids import new_id, now
+from threadline.inference import ChatRequest, ModelClient
+from threadline.protocol.messages import Message, Text, TextContent
+from threadline.protocol.runs import (
+    FunctionCall,
+    FunctionToolCall,
+    MessageCreation,
+    MessageCreationDetails,
+    Run,
+    RunStep,
+    ToolCallsDetails,
+    Usage,
+)
+from threadline.protocol.stream import MessageDelta, RunStepDelta
+from threadline.runs import tokens
+from threadline.runs.events import Event, message_event, step_event
+from threadline.store.base import Store
+
+__all__ = ["PendingCall", "Turn"]
+
+BUILTIN_TOOLS = frozenset({"code_interpreter", "file_search"})
+
+
+@dataclass
+class PendingCall:
+    """A tool call as the model streamed it, under Threadline's own `call_` id."""
+
+    id: str
+    name: str = ""
+    arguments: str = ""
+
+    @property
+    def builtin(self) -> bool:
+        return self.name in BUILTIN_TOOLS
+
+
+@dataclass
+class Turn:
+    """Consumes one streamed completion. After `events()` is drained, the fields say what
+    the model produced; the message and tool step exist in the store, still open."""
+
+    store: Store
+    model: ModelClient
+    run: Run
+    request: ChatRequest
+    interrupted: Callable[[], Awaitable[bool]]
+    text: list[str] = field(default_factory=list)
+    message: Message | None = None
+    message_step: RunStep | None = None
+    calls: dict[int, PendingCall] = field(default_factory=dict)
+    tool_step: RunStep | None = None
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    stopped: bool = False
+
+    async def events(self) -> AsyncIterator[Event]:
+        stream = self.model.stream(self.request)
+        try:
+            async for chunk in stream:
+                async for event in self._chunk(chunk):
+                    yield event
+                if await self.interrupted():
+                    self.stopped = True
+                    break
+        finally:
+            await _close(stream)
+
+    async def _chunk(self, chunk: ChatCompletionChunk) -> AsyncIterator[Event]:
+        if chunk.usage is not None:
+            self.usage = Usage(
+                prompt_tokens=chunk.usage.prompt_tokens,
+                completion_tokens=chunk.usage.completion_tokens,
+                total_tokens=chunk.usage.total_tokens,
+            )
+        for choice in chunk.choices:
+            if choice.delta.content:
+                async for event in self._text(choice.delta.content):
+                    yield event
+            for call in choice.delta.tool_calls or ():
+                async for event in self._tool_call(call):
+                    yield event
+            if choice.finish_reason:
+                self.finish_reason = choice.finish_reason
+
+    async def _text(self, piece: str) -> AsyncIterator[Event]:
+        if self.message is None:
+            for event in await self._open_message():
+                yield event
+        assert self.message is not None
+        self.text.append(piece)
+        yield Event("thread.message.delta", MessageDelta.text(self.message.id, piece))
+
+    async def _open_message(self) -> list[Event]:
+        run, at = self.run, now()
+        self.message = Message(
+            id=new_id("msg"),
+            created_at=at,
+            thread_id=run.thread_id,
+            status="in_progress",
+            role="assistant",
+            content=[],
+            assistant_id=run.assistant_id,
+            run_id=run.id,
+            attachments=[],
+            metadata={},
+        )
+        details = MessageCreationDetails(
+            message_creation=MessageCreation(message_id=self.message.id)
+        )
+        self.message_step = self._new_step("message_creation", details, at)
+        await self.store.insert_step(self.message_step)
+        await self.store.insert_message(self.message)
+        return [
+            step_event(self.message_step, "created"),
+            step_event(self.message_step, "in_progress"),
+            message_event(self.message, "created"),
+            message_event(self.message, "in_progress"),
+        ]
+
+    def _new_step(
+        self, kind: str, details: MessageCreationDetails | ToolCallsDetails, at: int
+    ) -> RunStep:
+        return RunStep.model_validate(
+            {
+                "id": new_id("step"),
+                "created_at": at,
+                "assistant_id": self.run.assistant_id,
+                "thread_id": self.run.thread_id,
+                "run_id": self.run.id,
+                "type": kind,
+                "status": "in_progress",
+                "step_details": details,
+                "metadata": {},
+            }
+        )
+
+    async def _tool_call(self, delta: ChoiceDeltaToolCall) -> AsyncIterator[Event]:
+        if self.tool_step is None:
+            for event in await self._open_tool_step():
+                yield event
+        assert self.tool_step is not None
+        call = self.calls.get(delta.index)
+        first = call is None
+        if call is None:
+            call = self.calls[delta.index] = PendingCall(id=new_id("call"))
+        function = delta.function
+        if function is not None:
+            call.name += function.name or ""
+            call.arguments += function.arguments or ""
+        if call.builtin or not (first or (function and function.arguments)):
+            return
+        entry: dict[str, object] = {"index": delta.index, "type": "function"}
+        if first:
+            entry["id"] = call.id
+        fragment = function.arguments if function and function.arguments else ""
+        entry["function"] = {"name": call.name, "arguments": fragment, "output": None}
+        yield Event("thread.run.step.delta", RunStepDelta.tool_calls(self.tool_step.id, [entry]))
+
+    async def _open_tool_step(self) -> list[Event]:
+        events = await self.close_message(usage=Usage()) if self.message else []
+        self.tool_step = self._new_step("tool_calls", ToolCallsDetails(), now())
+        await self.store.insert_step(self.tool_step)
+        return [
+            *events,
+            step_event(self.tool_step, "created"),
+            step_event(self.tool_step, "in_progress"),
+        ]
+
+    async def close_message(self, usage: Usage, incomplete: bool = False) -> list[Event]:
+        """Store the message's text and complete it (or mark it incomplete) with its step."""
+        from threadline.runs.closing import close_message
+
+        message, step = self.message, self.message_step
+        if message is None or step is None or message.status != "in_progress":
+            return []
+        at = now()
+        content = [TextContent(text=Text(value="".join(self.text)))]
+        message = close_message(
+            message.model_copy(update={"content": content}),
+            "max_tokens" if incomplete else None,
+            at,
+        )
+        self.message = message
+        await self.store.replace_message(message)
+        step = step.model_copy(update={"status": "completed", "completed_at": at, "usage": usage})
+        self.message_step = step
+        await self.store.update_step(step.id, lambda _: step)
+        return [message_event(message), step_event(step)]
+
+    def tool_calls(self) -> list[FunctionToolCall]:
+        return [
+            FunctionToolCall(id=c.id, function=FunctionCall(name=c.name, arguments=c.arguments))
+            for _, c in sorted(self.calls.items())
+        ]
+
+    def estimated_usage(self, prompt_tokens: int) -> Usage:
+        """The upstream's usage, or a local count when it sent none."""
+        if self.usage is not None:
+            return self.usage
+        completion = tokens.count_text("".join(self.text)) + sum(
+            tokens.count_text(c.name + c.arguments) for c in self.calls.values()
+        )
+        return Usage(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion,
+            total_tokens=prompt_tokens + completion,
+        )
+
+
+async def _close(stream: AsyncIterator[ChatCompletionChunk]) -> None:
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        await close()

@@ -1,0 +1,153 @@
+"""Workers: claim queued runs from the store, execute them under a lease, and sweep.
+
+The database is the queue. A worker leases a run before executing it and a heartbeat
+extends every lease it holds; a run whose holder died is claimed again once its lease
+lapses and resumed from its last persisted step. A sweeper expires runs past
+`expires_at`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from threadline.ids import new_id, now
+from threadline.runs.bus import Bus
+from threadline.runs.closing import end_run
+from threadline.runs.events import Event
+from threadline.runs.executor import Executor
+from threadline.store.base import Claim, Store
+
+__all__ = ["Worker", "WorkerConfig"]
+
+logger = logging.getLogger("threadline.worker")
+
+Listener = Callable[[str, Event], None]
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    concurrency: int = 256
+    lease_seconds: float = 30.0
+    poll_interval: float = 1.0
+    sweep_interval: float = 1.0
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        executor: Executor,
+        bus: Bus,
+        config: WorkerConfig | None = None,
+        listener: Listener | None = None,
+    ) -> None:
+        self.store = store
+        self.executor = executor
+        self.bus = bus
+        self.config = config or WorkerConfig()
+        self.listener = listener
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id('worker')[7:15]}"
+        self._slots = asyncio.Semaphore(self.config.concurrency)
+        self._held: dict[str, asyncio.Task[None]] = {}
+        self._loops: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._loops = [
+            asyncio.create_task(self._claim_loop(), name="threadline-claim"),
+            asyncio.create_task(self._heartbeat_loop(), name="threadline-heartbeat"),
+            asyncio.create_task(self._sweep_loop(), name="threadline-sweep"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop claiming, stop executing, and hand every held run back at once."""
+        tasks = [*self._loops, *self._held.values()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._loops = []
+
+    async def execute(self, claim: Claim) -> AsyncIterator[Event]:
+        """Execute a claimed run under this worker's lease, yielding its events."""
+        try:
+            async for event in self.executor.execute(claim):
+                if self.listener is not None:
+                    self.listener(claim.run.id, event)
+                yield event
+        finally:
+            await self.store.release_run(claim.run.id, self.owner)
+
+    async def _claim_loop(self) -> None:
+        while True:
+            await self._slots.acquire()
+            claim = await self._claim()
+            if claim is None:
+                self._slots.release()
+                await self.bus.wait_for_work(self.config.poll_interval)
+                continue
+            task = asyncio.create_task(self._drain(claim), name=f"run-{claim.run.id}")
+            self._held[claim.run.id] = task
+
+    async def _claim(self) -> Claim | None:
+        try:
+            return await self.store.claim_next_run(
+                self.owner, time.time(), self.config.lease_seconds
+            )
+        except Exception:
+            logger.exception("claiming a run failed; retrying")
+            return None
+
+    async def _drain(self, claim: Claim) -> None:
+        try:
+            async for _ in self.execute(claim):
+                pass
+        finally:
+            self._held.pop(claim.run.id, None)
+            self._slots.release()
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.lease_seconds / 3)
+            held = list(self._held)
+            if not held:
+                continue
+            try:
+                kept = await self.store.renew_leases(
+                    self.owner, held, time.time(), self.config.lease_seconds
+                )
+            except Exception:
+                logger.exception("renewing leases failed")
+                continue
+            for run_id in set(held) - kept:
+                logger.warning("lost the lease of run %s; stopping its executor", run_id)
+                task = self._held.get(run_id)
+                if task is not None:
+                    task.cancel()
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:
+                logger.exception("expiring runs failed")
+            await asyncio.sleep(self.config.sweep_interval)
+
+    async def sweep(self) -> int:
+        """Expire every active run past its `expires_at`; returns how many."""
+        expired = 0
+        for run in await self.store.runs_to_expire(now(), 100):
+            events = await end_run(self.store, run.id, "expired")
+            if events:
+                expired += 1
+                self.bus.run_changed(run.id)
+                for event in events:
+                    if self.listener is not None:
+                        self.listener(run.id, event)
+        return expired

@@ -1,0 +1,188 @@
+"""Runs: created from an assistant and overrides, steered by cancel and tool outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+from threadline.errors import InvalidRequestError, NotFoundError
+from threadline.ids import new_id, now
+from threadline.protocol.assistants import Assistant
+from threadline.protocol.common import ListPage, ListQuery
+from threadline.protocol.messages import Message
+from threadline.protocol.runs import (
+    CreateRunRequest,
+    CreateThreadAndRunRequest,
+    ModifyRunRequest,
+    Run,
+    SubmitToolOutputsRequest,
+    TruncationStrategy,
+)
+from threadline.protocol.threads import Thread
+from threadline.protocol.tools import ToolResources
+from threadline.runs import states
+from threadline.runs.bus import Bus
+from threadline.services.messages import build_message
+from threadline.services.resources import list_page, tool_resources_from
+from threadline.services.tool_outputs import apply_outputs, check_outputs, pending_step
+from threadline.store.base import Store, ThreadBusyError
+
+__all__ = ["RunService"]
+
+_Overrides = CreateRunRequest | CreateThreadAndRunRequest
+T = TypeVar("T")
+
+
+def thread_busy(error: ThreadBusyError) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"Thread {error.thread_id} already has an active run {error.run_id}."
+    )
+
+
+class RunService:
+    def __init__(self, store: Store, bus: Bus, expiry_seconds: int) -> None:
+        self.store = store
+        self.bus = bus
+        self.expiry_seconds = expiry_seconds
+
+    async def _assistant(self, assistant_id: str) -> Assistant:
+        assistant = await self.store.get_assistant(assistant_id)
+        if assistant is None:
+            raise NotFoundError.for_object("assistant", assistant_id)
+        return assistant
+
+    def _new_run(self, thread_id: str, assistant: Assistant, request: _Overrides) -> Run:
+        created_at = now()
+        instructions = request.instructions
+        if instructions is None:
+            instructions = assistant.instructions or ""
+        extra = getattr(request, "additional_instructions", None)
+        if extra:
+            instructions = f"{instructions}\n\n{extra}" if instructions else extra
+        return Run(
+            id=new_id("run"),
+            created_at=created_at,
+            thread_id=thread_id,
+            assistant_id=assistant.id,
+            status="queued",
+            expires_at=created_at + self.expiry_seconds,
+            model=request.model or assistant.model,
+            instructions=instructions,
+            tools=request.tools if request.tools is not None else assistant.tools,
+            metadata=request.metadata if request.metadata is not None else {},
+            temperature=_first(request.temperature, assistant.temperature, 1.0),
+            top_p=_first(request.top_p, assistant.top_p, 1.0),
+            max_prompt_tokens=request.max_prompt_tokens,
+            max_completion_tokens=request.max_completion_tokens,
+            truncation_strategy=request.truncation_strategy or TruncationStrategy(type="auto"),
+            tool_choice=request.tool_choice or "auto",
+            parallel_tool_calls=_first(request.parallel_tool_calls, True),
+            response_format=request.response_format or assistant.response_format or "auto",
+        )
+
+    async def _insert(
+        self, run: Run, messages: Sequence[Message] = (), thread: Thread | None = None
+    ) -> Run:
+        try:
+            inserted = await self.store.insert_run(run, messages, thread)
+        except ThreadBusyError as error:
+            raise thread_busy(error) from None
+        if not inserted:
+            raise NotFoundError.for_object("thread", run.thread_id)
+        self.bus.work_available()
+        return run
+
+    async def create(self, thread_id: str, request: CreateRunRequest) -> Run:
+        assistant = await self._assistant(request.assistant_id)
+        if await self.store.get_thread(thread_id) is None:
+            raise NotFoundError.for_object("thread", thread_id)
+        run = self._new_run(thread_id, assistant, request)
+        messages = [
+            build_message(thread_id, m, run.created_at) for m in request.additional_messages or []
+        ]
+        return await self._insert(run, messages)
+
+    async def create_thread_and_run(self, request: CreateThreadAndRunRequest) -> Run:
+        assistant = await self._assistant(request.assistant_id)
+        spec = request.thread
+        resources = tool_resources_from(spec.tool_resources if spec else None)
+        if request.tool_resources is not None:
+            resources = ToolResources.model_validate(
+                request.tool_resources.model_dump(exclude_none=True)
+            )
+        thread = Thread(
+            id=new_id("thread"),
+            created_at=now(),
+            tool_resources=resources,
+            metadata=spec.metadata if spec and spec.metadata is not None else {},
+        )
+        messages = [
+            build_message(thread.id, m, thread.created_at)
+            for m in (spec.messages or [] if spec else [])
+        ]
+        run = self._new_run(thread.id, assistant, request)
+        return await self._insert(run, messages, thread)
+
+    async def get(self, thread_id: str, run_id: str) -> Run:
+        run = await self.store.get_run(thread_id, run_id)
+        if run is None:
+            if await self.store.get_thread(thread_id) is None:
+                raise NotFoundError.for_object("thread", thread_id)
+            raise NotFoundError.for_object("run", run_id)
+        return run
+
+    async def list(self, thread_id: str, query: ListQuery) -> ListPage[Run]:
+        if await self.store.get_thread(thread_id) is None:
+            raise NotFoundError.for_object("thread", thread_id)
+        return list_page(await self.store.list_runs(thread_id, query))
+
+    async def modify(self, thread_id: str, run_id: str, request: ModifyRunRequest) -> Run:
+        run = await self.get(thread_id, run_id)
+        if "metadata" not in request.model_fields_set:
+            return run
+        metadata = request.metadata if request.metadata is not None else {}
+        updated = await self.store.update_run(
+            run_id, lambda r: r.model_copy(update={"metadata": metadata})
+        )
+        return updated or run
+
+    async def cancel(self, thread_id: str, run_id: str) -> Run:
+        await self.get(thread_id, run_id)
+
+        def to_cancelling(run: Run) -> Run:
+            if not states.can_transition(run.status, "cancelling"):
+                raise InvalidRequestError(f"Cannot cancel run with status '{run.status}'.")
+            return states.transition(run, "cancelling", now())
+
+        cancelled = await self.store.update_run(run_id, to_cancelling)
+        if cancelled is None:
+            raise NotFoundError.for_object("run", run_id)
+        self.bus.run_changed(run_id)
+        return cancelled
+
+    async def submit_tool_outputs(
+        self, thread_id: str, run_id: str, request: SubmitToolOutputsRequest
+    ) -> Run:
+        run = await self.get(thread_id, run_id)
+        call_ids = check_outputs(run, request.tool_outputs)
+        step = pending_step(await self.store.run_steps(run_id), call_ids)
+        outputs = {o.tool_call_id or "": o.output or "" for o in request.tool_outputs}
+        if step is not None:
+            await self.store.update_step(step.id, lambda s: apply_outputs(s, outputs))
+
+        def requeue(current: Run) -> Run:
+            check_outputs(current, request.tool_outputs)
+            return states.transition(current, "queued", now())
+
+        queued = await self.store.update_run(run_id, requeue)
+        if queued is None:
+            raise NotFoundError.for_object("run", run_id)
+        self.bus.work_available()
+        return queued
+
+
+def _first(*values: T | None) -> T:
+    for value in values:
+        if value is not None:
+            return value
+    raise ValueError("no value")

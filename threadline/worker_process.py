@@ -1,0 +1,33 @@
+"""`threadline worker`: the run engine alone, until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from threadline.config import Settings
+from threadline.engine import Engine
+from threadline.store import open_store
+
+__all__ = ["run_worker"]
+
+logger = logging.getLogger("threadline.worker")
+
+
+async def run_worker(settings: Settings) -> None:
+    if not settings.model_base_url:
+        logger.warning("THREADLINE_MODEL_BASE_URL is not set: every run will fail.")
+    store = await open_store(settings.resolved_database_url())
+    engine = Engine.build(settings, store)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await engine.worker.start()
+    logger.info("worker %s is executing runs", engine.worker.owner)
+    try:
+        await stopping.wait()
+    finally:
+        await engine.close()
+        await store.close()
