@@ -1,0 +1,116 @@
+"""Store fixtures: every backend behind one `store` fixture, PostgreSQL in a scratch
+database of its own (created per session, emptied before each test)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from threadline.store import Store, open_store
+from threadline.store.postgres import asyncpg_url
+from threadline.store.schema import metadata
+from threadline.store.sql import migrate
+
+POSTGRES_ENV = "THREADLINE_TEST_POSTGRES_URL"
+
+
+def _server_url() -> str:
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"{POSTGRES_ENV} is not set: PostgreSQL tests skipped")
+    return url
+
+
+async def _admin(url: str, sql: str) -> None:
+    """Run one statement outside a transaction (CREATE DATABASE cannot run in one)."""
+    engine = create_async_engine(asyncpg_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+async def create_database(server_url: str) -> str:
+    """A new empty database on the server; returns its URL."""
+    name = f"threadline_test_{secrets.token_hex(6)}"
+    await _admin(server_url, f'CREATE DATABASE "{name}"')
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_database(server_url: str, url: str) -> None:
+    name = make_url(url).database
+    await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_session_url() -> Iterator[str]:
+    """One migrated scratch database for the session's store tests."""
+    server_url = _server_url()
+    url = asyncio.run(create_database(server_url))
+    try:
+        asyncio.run(migrate(url))
+        yield url
+    finally:
+        asyncio.run(drop_database(server_url, url))
+
+
+@pytest.fixture
+async def postgres_url(postgres_session_url: str) -> str:
+    """The session database, emptied."""
+    names = ", ".join(t.name for t in metadata.sorted_tables)
+    await _admin(postgres_session_url, f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    return postgres_session_url
+
+
+@pytest.fixture
+async def fresh_postgres_url() -> AsyncIterator[str]:
+    """A new, empty database of this test's own."""
+    server_url = _server_url()
+    url = await create_database(server_url)
+    yield url
+    await drop_database(server_url, url)
+
+
+def _sql_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if backend == "sqlite":
+        return str(tmp_path / "data" / "threadline.db")
+    url = request.getfixturevalue("postgres_url")
+    assert isinstance(url, str)
+    return url
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    backend: str = request.param
+    return "memory://" if backend == "memory" else _sql_url(backend, tmp_path, request)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A SQL backend's URL, for what only a database can do (persist, migrate)."""
+    return _sql_url(request.param, tmp_path, request)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def fresh_sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A SQL backend's URL naming a database nothing has touched yet."""
+    if request.param == "sqlite":
+        return str(tmp_path / "fresh" / "threadline.db")
+    url = request.getfixturevalue("fresh_postgres_url")
+    assert isinstance(url, str)
+    return url
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    opened = await open_store(store_url)
+    yield opened
+    await opened.close()

@@ -1,0 +1,98 @@
+"""Migrations: they build exactly the schema `schema.py` describes, once, even when
+several processes start together."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import URL, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+from threadline.protocol.common import ListQuery
+from threadline.store import open_store
+from threadline.store.postgres import asyncpg_url, is_postgres_url
+from threadline.store.schema import metadata
+from threadline.store.sql import MIGRATIONS, migrate
+from threadline.store.sqlite import sqlite_path
+
+from .test_contract import assistant
+
+
+def _engine_url(url: str) -> URL:
+    if is_postgres_url(url):
+        return asyncpg_url(url)
+    return URL.create("sqlite+aiosqlite", database=str(sqlite_path(url)))
+
+
+@asynccontextmanager
+async def _connect(url: str) -> AsyncIterator[AsyncConnection]:
+    engine = create_async_engine(_engine_url(url))
+    try:
+        async with engine.connect() as conn:
+            yield conn
+    finally:
+        await engine.dispose()
+
+
+def _diffs(connection: Connection) -> list[Any]:
+    return list(compare_metadata(MigrationContext.configure(connection), metadata))
+
+
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def _inspect(url: str) -> tuple[list[Any], str | None]:
+    """The differences from `schema.metadata`, and the revision the database is at."""
+    async with _connect(url) as conn:
+        return await conn.run_sync(_diffs), await conn.run_sync(_current)
+
+
+def _head() -> str | None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+async def test_migrated_schema_matches_metadata(fresh_sql_url: str) -> None:
+    await migrate(fresh_sql_url)
+    assert await _inspect(fresh_sql_url) == ([], _head())
+
+
+async def test_migrating_again_changes_nothing(fresh_sql_url: str) -> None:
+    store = await open_store(fresh_sql_url)  # migrates
+    kept = assistant()
+    try:
+        await store.insert_assistant(kept)
+    finally:
+        await store.close()
+    await migrate(fresh_sql_url)
+    await migrate(fresh_sql_url)
+    assert await _inspect(fresh_sql_url) == ([], _head())
+    store = await open_store(fresh_sql_url)
+    try:
+        assert (await store.list_assistants(ListQuery())).data == [kept]
+    finally:
+        await store.close()
+
+
+async def test_concurrent_migrations(fresh_sql_url: str) -> None:
+    await asyncio.gather(*(migrate(fresh_sql_url) for _ in range(3)))
+    assert await _inspect(fresh_sql_url) == ([], _head())
+
+
+async def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/nested/dir/x.db"
+    store = await open_store(url)
+    await store.close()
+    async with _connect(url) as conn:
+        assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"

@@ -1,0 +1,72 @@
+"""PostgreSQL engine: an asyncpg connection pool; migrations under an advisory lock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from sqlalchemy import URL, make_url, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+__all__ = ["PostgresDatabase", "asyncpg_url", "is_postgres_url"]
+
+POOL_SIZE = 10
+MAX_OVERFLOW = 10
+# Any constant shared by every Threadline process: ASCII "thrdline".
+MIGRATION_LOCK_KEY = 0x7468_7264_6C69_6E65
+
+_SCHEMES = ("postgresql", "postgres")
+
+
+def is_postgres_url(url: str) -> bool:
+    scheme = url.partition("://")[0]
+    return "://" in url and scheme.partition("+")[0] in _SCHEMES
+
+
+def asyncpg_url(url: str) -> URL:
+    """`postgres://` and `postgresql[+driver]://` URLs, as SQLAlchemy's asyncpg URL."""
+    rest = url.partition("://")[2]
+    parsed = make_url("postgresql://" + rest).set(drivername="postgresql+asyncpg")
+    if "sslmode" in parsed.query:  # libpq's name; asyncpg calls it `ssl`
+        query = dict(parsed.query)
+        query["ssl"] = query.pop("sslmode")
+        parsed = parsed.set(query=query)
+    return parsed
+
+
+class PostgresDatabase:
+    """Reads and writes share one pool; each write is one transaction."""
+
+    computes_seq = False
+
+    def __init__(self, url: str) -> None:
+        self._engine = create_async_engine(
+            asyncpg_url(url),
+            pool_size=POOL_SIZE,
+            max_overflow=MAX_OVERFLOW,
+            skip_autocommit_rollback=True,
+        )
+        # Under READ COMMITTED a transaction adds nothing to reads: skip BEGIN and COMMIT.
+        self._reader = self._engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self._reader.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        async with self._engine.begin() as conn:
+            yield conn
+
+    async def run_migrations(self, upgrade: Callable[[Connection], None]) -> None:
+        # Processes starting together queue here; each then sees the others' work.
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
+            await conn.run_sync(upgrade)
+
+    async def close(self) -> None:
+        await self._engine.dispose()
