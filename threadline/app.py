@@ -51,7 +51,9 @@ def create_app(
         engine = Engine.build(settings, active, model)
         app.state.store = active
         app.state.engine = engine
-        app.state.services = Services.over(active, engine.bus, settings.run_expiry_seconds)
+        app.state.services = Services.over(
+            active, engine.bus, settings.run_expiry_seconds, engine.poll_interval
+        )
         if settings.embedded_worker:
             await engine.worker.start()
         try:

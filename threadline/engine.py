@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from threadline.config import Settings
 from threadline.inference import ModelClient, OpenAIModelClient
 from threadline.runs.bus import LocalBus
+from threadline.runs.events import Event
 from threadline.runs.executor import Executor, ExecutorConfig
 from threadline.runs.worker import Worker, WorkerConfig
 from threadline.store.base import Store
@@ -24,6 +26,7 @@ class Engine:
     bus: LocalBus
     model: ModelClient | None
     worker: Worker
+    distributed: bool = False
 
     @classmethod
     def build(cls, settings: Settings, store: Store, model: ModelClient | None = None) -> Engine:
@@ -47,10 +50,24 @@ class Engine:
             lease_seconds=settings.run_lease_seconds,
             poll_interval=_DISTRIBUTED_POLL_SECONDS if distributed else 1.0,
         )
-        return cls(store, bus, model, Worker(store, executor, bus, worker_config))
+        worker = Worker(store, executor, bus, worker_config, listener=_status_listener(bus))
+        return cls(store, bus, model, worker, distributed)
+
+    @property
+    def poll_interval(self) -> float | None:
+        """How often a waiting request re-reads a run, when other processes may change it."""
+        return self.worker.config.poll_interval if self.distributed else None
 
     async def close(self) -> None:
         await self.worker.stop()
         close = getattr(self.model, "close", None)
         if close is not None:
             await close()
+
+
+def _status_listener(bus: LocalBus) -> Callable[[str, Event], None]:
+    def listen(run_id: str, event: Event) -> None:
+        if event.event.startswith("thread.run.") and not event.event.startswith("thread.run.step"):
+            bus.run_updated(run_id)
+
+    return listen

@@ -20,6 +20,12 @@ from threadline.services.steps import RESULT_CONTENT
 
 __all__ = ["routes"]
 
+# The SDK's poll helpers (`create_and_poll` ...) mark their requests with this header; such a
+# retrieve waits up to LONG_POLL_SECONDS for the run to need the client or end.
+POLL_HELPER_HEADER = "x-stainless-poll-helper"
+LONG_POLL_SECONDS = 5.0
+POLL_AFTER_MS = "100"
+
 
 def _ids(request: Request) -> tuple[str, str]:
     return path_param(request, "thread_id"), path_param(request, "run_id")
@@ -65,7 +71,14 @@ async def list_(request: Request) -> Response:
 
 
 async def retrieve(request: Request) -> Response:
-    return json_response(await services(request).runs.get(*_ids(request)))
+    runs = services(request).runs
+    if request.headers.get(POLL_HELPER_HEADER) == "true":
+        run = await runs.wait(*_ids(request), LONG_POLL_SECONDS)
+    else:
+        run = await runs.get(*_ids(request))
+    response = json_response(run)
+    response.headers["openai-poll-after-ms"] = POLL_AFTER_MS
+    return response
 
 
 async def modify(request: Request) -> Response:

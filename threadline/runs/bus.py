@@ -28,6 +28,12 @@ class Bus(Protocol):
     def forget(self, run_id: str) -> None:
         """Drop what is kept for a run whose executor has finished."""
 
+    def run_updated(self, run_id: str) -> None:
+        """A run's status changed; wakes `wait_for_update` callers."""
+
+    async def wait_for_update(self, run_id: str, seconds: float) -> None:
+        """Return when `run_updated(run_id)` is signalled, or after `seconds`."""
+
 
 class LocalBus:
     """The in-process bus."""
@@ -35,6 +41,7 @@ class LocalBus:
     def __init__(self) -> None:
         self._work = asyncio.Event()
         self._changed: dict[str, asyncio.Event] = {}
+        self._updates: dict[str, asyncio.Event] = {}
 
     def work_available(self) -> None:
         self._work.set()
@@ -59,3 +66,16 @@ class LocalBus:
 
     def forget(self, run_id: str) -> None:
         self._changed.pop(run_id, None)
+
+    def run_updated(self, run_id: str) -> None:
+        event = self._updates.pop(run_id, None)
+        if event is not None:
+            event.set()
+
+    async def wait_for_update(self, run_id: str, seconds: float) -> None:
+        event = self._updates.setdefault(run_id, asyncio.Event())
+        try:
+            async with asyncio.timeout(seconds):
+                await event.wait()
+        except TimeoutError:
+            return

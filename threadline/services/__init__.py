@@ -24,11 +24,17 @@ class Services:
     steps: StepService
 
     @classmethod
-    def over(cls, store: Store, bus: Bus, run_expiry_seconds: int) -> Services:
+    def over(
+        cls,
+        store: Store,
+        bus: Bus,
+        run_expiry_seconds: int,
+        poll_interval: float | None = None,
+    ) -> Services:
         return cls(
             AssistantService(store),
             ThreadService(store),
             MessageService(store),
-            RunService(store, bus, run_expiry_seconds),
+            RunService(store, bus, run_expiry_seconds, poll_interval),
             StepService(store),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -39,11 +40,19 @@ def thread_busy(error: ThreadBusyError) -> InvalidRequestError:
     )
 
 
+# Statuses a run leaves on its own, without the client doing anything.
+_MOVING = frozenset({"queued", "in_progress", "cancelling"})
+
+
 class RunService:
-    def __init__(self, store: Store, bus: Bus, expiry_seconds: int) -> None:
+    def __init__(
+        self, store: Store, bus: Bus, expiry_seconds: int, poll_interval: float | None = None
+    ) -> None:
         self.store = store
         self.bus = bus
         self.expiry_seconds = expiry_seconds
+        # Set when other processes may change runs without this process hearing of it.
+        self.poll_interval = poll_interval
 
     async def _assistant(self, assistant_id: str) -> Assistant:
         assistant = await self.store.get_assistant(assistant_id)
@@ -131,6 +140,20 @@ class RunService:
             raise NotFoundError.for_object("run", run_id)
         return run
 
+    async def wait(self, thread_id: str, run_id: str, seconds: float) -> Run:
+        """The run once it needs the client or has ended, or as it is after `seconds`:
+        a long poll for the SDK's poll helper, so `create_and_poll` returns as soon as
+        the run is done instead of a poll interval later."""
+        run = await self.get(thread_id, run_id)
+        deadline = time.monotonic() + seconds
+        while run.status in _MOVING:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            await self.bus.wait_for_update(run_id, min(left, self.poll_interval or left))
+            run = await self.get(thread_id, run_id)
+        return run
+
     async def list(self, thread_id: str, query: ListQuery) -> ListPage[Run]:
         if await self.store.get_thread(thread_id) is None:
             raise NotFoundError.for_object("thread", thread_id)
@@ -158,6 +181,7 @@ class RunService:
         if cancelled is None:
             raise NotFoundError.for_object("run", run_id)
         self.bus.run_changed(run_id)
+        self.bus.run_updated(run_id)
         return cancelled
 
     async def submit_tool_outputs(
@@ -178,6 +202,7 @@ class RunService:
         if queued is None:
             raise NotFoundError.for_object("run", run_id)
         self.bus.work_available()
+        self.bus.run_updated(run_id)
         return queued
 
 
