@@ -1,0 +1,91 @@
+"""Fixtures: one real `threadline serve` per backend per session, and clients that check
+every response against the OpenAPI spec."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import openai
+import pytest
+
+from tests.e2e.harness import (
+    POSTGRES_ENV,
+    Databases,
+    PostgresDatabases,
+    Server,
+    ServerFactory,
+    SqliteFiles,
+    async_sdk_client,
+    raw_client,
+    sdk_client,
+    start_server,
+)
+
+
+@pytest.fixture(
+    scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture(scope="session")
+def databases(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    """Fresh databases of the backend under test."""
+    if backend == "sqlite":
+        yield SqliteFiles(tmp_path_factory.mktemp("sqlite"))
+        return
+    admin_url = os.environ.get(POSTGRES_ENV)
+    if not admin_url:
+        pytest.skip(f"{POSTGRES_ENV} is not set: PostgreSQL tests skipped")
+    created = PostgresDatabases(admin_url)
+    try:
+        yield created
+    finally:
+        created.drop_all()
+
+
+@pytest.fixture(scope="session")
+def server(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The session's server for this backend, open (no API keys)."""
+    running = start_server(databases.new(), tmp_path_factory.mktemp("server"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def base_url(server: Server) -> str:
+    return server.base_url
+
+
+@pytest.fixture
+def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
+    """Starts extra servers for one test (restarts, API keys); stops them afterwards."""
+    factory = ServerFactory(tmp_path_factory.mktemp("servers"))
+    try:
+        yield factory
+    finally:
+        factory.stop_all()
+
+
+@pytest.fixture
+def client(base_url: str) -> Iterator[openai.OpenAI]:
+    with sdk_client(base_url) as sdk:
+        yield sdk
+
+
+@pytest.fixture
+async def async_client(base_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
+    async with async_sdk_client(base_url) as sdk:
+        yield sdk
+
+
+@pytest.fixture
+def http(base_url: str) -> Iterator[httpx.Client]:
+    with raw_client(base_url) as raw:
+        yield raw
