@@ -59,12 +59,36 @@ def spec_path() -> Path:
     raise FileNotFoundError(f"OpenAPI spec not found (tried {tried}); set THREADLINE_OPENAPI_SPEC")
 
 
+def _is_null_marker(schema: object) -> bool:
+    return isinstance(schema, dict) and schema.get("nullable") is True and len(schema) == 1
+
+
+def _nullable(schema: Any) -> Any:
+    """OpenAPI 3.0's `nullable: true`, which the spec still uses in places (RunObject), as
+    JSON Schema: `{"anyOf": [<schema>, {"type": "null"}]}`. Also for the spec's
+    `allOf: [<ref>, {nullable: true}]` idiom."""
+    if isinstance(schema, list):
+        return [_nullable(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    schema = dict(schema)
+    parts = schema.get("allOf")
+    if isinstance(parts, list) and any(_is_null_marker(part) for part in parts):
+        schema["allOf"] = [part for part in parts if not _is_null_marker(part)]
+        schema["nullable"] = True
+    converted = {key: _nullable(value) for key, value in schema.items()}
+    if converted.pop("nullable", None) is True:
+        return {"anyOf": [converted, {"type": "null"}]}
+    return converted
+
+
 @functools.cache
 def load_spec() -> dict[str, Any]:
-    """The parsed spec, read once per process (the C loader takes ~1 s for 3 MB)."""
+    """The parsed spec, read once per process (the C loader takes ~1 s for 3 MB), with
+    `nullable` turned into JSON Schema."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with spec_path().open("rb") as file:
-        spec: dict[str, Any] = yaml.load(file, Loader=loader)
+        spec: dict[str, Any] = _nullable(yaml.load(file, Loader=loader))
     return spec
 
 

@@ -22,7 +22,8 @@ __all__ = ["FakeModel", "Reply", "memory_app"]
 
 @dataclass(frozen=True)
 class Reply:
-    """One scripted completion: text, tool calls `(name, arguments)`, or an error."""
+    """One scripted completion: text, tool calls `(name, arguments)`, or an error (raised
+    after the text and tool calls given with it: a stream that breaks off)."""
 
     text: str = ""
     tool_calls: tuple[tuple[str, str], ...] = ()
@@ -47,12 +48,12 @@ class FakeModel:
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]:
         self.history.append(request)
         reply = self.script.pop(0) if self.script else _echo(request)
-        if reply.error is not None:
-            raise ModelError(reply.error, f"scripted {reply.error}")
         for chunk in self._chunks(reply):
             if reply.delay:
                 await asyncio.sleep(reply.delay)
             yield ChatCompletionChunk.model_validate(chunk)
+        if reply.error is not None:
+            raise ModelError(reply.error, f"scripted {reply.error}")
 
     def _chunks(self, reply: Reply) -> list[dict[str, Any]]:
         base: dict[str, Any] = {
@@ -68,6 +69,8 @@ class FakeModel:
             deltas.append({"tool_calls": [{"index": index, "function": {"arguments": arguments}}]})
         finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
         chunks = [base | {"choices": [{"index": 0, "delta": d}]} for d in deltas]
+        if reply.error is not None:
+            return chunks  # the stream breaks off after what was given with the error
         chunks.append(base | {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
         if reply.usage is not None:
             prompt, completion = reply.usage

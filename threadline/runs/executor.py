@@ -128,7 +128,11 @@ class Executor:
     async def _loop(self, run: Run, model: ModelClient) -> AsyncIterator[Event]:
         async for event in self._complete_answered_steps(run):
             yield event
-        for _ in range(self.config.max_model_calls):
+        # Each earlier model call that let the run go on left one tool_calls step: the bound
+        # holds over the whole run, rounds of submitted tool outputs included.
+        steps = await self.store.run_steps(run.id)
+        made = sum(1 for step in steps if step.type == "tool_calls")
+        for _ in range(self.config.max_model_calls - made):
             current = await self._check(run)
             if current is None:
                 async for event in self._stop(run):

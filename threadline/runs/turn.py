@@ -10,7 +10,7 @@ from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
 from threadline.ids import new_id, now
 from threadline.inference import ChatRequest, ModelClient
-from threadline.protocol.messages import Message, Text, TextContent
+from threadline.protocol.messages import Message, MessageContent, Text, TextContent
 from threadline.protocol.runs import (
     FunctionCall,
     FunctionToolCall,
@@ -67,13 +67,34 @@ class Turn:
         stream = self.model.stream(self.request)
         try:
             async for chunk in stream:
-                async for event in self._chunk(chunk):
-                    yield event
+                # Checked before the chunk is used: a run ended from outside (cancel,
+                # expiry) must not stream or store anything more.
                 if await self.interrupted():
                     self.stopped = True
                     break
+                async for event in self._chunk(chunk):
+                    yield event
+        except Exception:
+            await self.keep_text()
+            raise
         finally:
             await _close(stream)
+        if self.stopped:
+            await self.keep_text()
+
+    async def keep_text(self) -> None:
+        """Store the text streamed so far in the message, so that a run ended mid-reply
+        (cancelled, expired, failed) leaves the message its client saw streamed. The stored
+        message is read first: whoever ended the run may have closed it already."""
+        if self.message is None or not self.text:
+            return
+        stored = await self.store.get_message(self.message.thread_id, self.message.id)
+        if stored is not None:
+            self.message = stored.model_copy(update={"content": self._content()})
+            await self.store.replace_message(self.message)
+
+    def _content(self) -> list[MessageContent]:
+        return [TextContent(text=Text(value="".join(self.text)))]
 
     async def _chunk(self, chunk: ChatCompletionChunk) -> AsyncIterator[Event]:
         if chunk.usage is not None:
@@ -154,16 +175,19 @@ class Turn:
         if call is None:
             call = self.calls[delta.index] = PendingCall(id=new_id("call"))
         function = delta.function
-        if function is not None:
-            call.name += function.name or ""
-            call.arguments += function.arguments or ""
-        if call.builtin or not (first or (function and function.arguments)):
+        name = (function.name or "") if function else ""
+        arguments = (function.arguments or "") if function else ""
+        call.name += name
+        call.arguments += arguments
+        if call.builtin or not (first or name or arguments):
             return
         entry: dict[str, object] = {"index": delta.index, "type": "function"}
         if first:
             entry["id"] = call.id
-        fragment = function.arguments if function and function.arguments else ""
-        entry["function"] = {"name": call.name, "arguments": fragment, "output": None}
+            entry["function"] = {"name": call.name, "arguments": arguments, "output": None}
+        else:
+            # Clients concatenate the strings of successive deltas: send only what is new.
+            entry["function"] = ({"name": name} if name else {}) | {"arguments": arguments}
         yield Event("thread.run.step.delta", RunStepDelta.tool_calls(self.tool_step.id, [entry]))
 
     async def _open_tool_step(self) -> list[Event]:
@@ -184,9 +208,8 @@ class Turn:
         if message is None or step is None or message.status != "in_progress":
             return []
         at = now()
-        content = [TextContent(text=Text(value="".join(self.text)))]
         message = close_message(
-            message.model_copy(update={"content": content}),
+            message.model_copy(update={"content": self._content()}),
             "max_tokens" if incomplete else None,
             at,
         )
