@@ -29,9 +29,11 @@ __all__ = [
     "documented_media_types",
     "find_path_template",
     "load_spec",
+    "parse_sse",
     "response_validator_hook",
     "spec_path",
     "validate_response",
+    "validate_stream_event",
 ]
 
 SPEC_URI = "urn:openai:openapi"
@@ -206,6 +208,33 @@ def validate_response(method: str, url_path: str, status_code: int, body_json: o
     if errors:
         where = f"{method.upper()} {url_path} -> {status_code}"
         raise AssertionError(_describe(where, pointer, body_json, errors))
+
+
+STREAM_EVENT_SCHEMA = "#/components/schemas/AssistantStreamEvent"
+
+
+def validate_stream_event(event: str, data: object) -> None:
+    """Raise AssertionError unless `event: <event>` with `data` is one of the spec's
+    `AssistantStreamEvent`s (`done` carries the string `[DONE]`)."""
+    body = {"event": event, "data": data}
+    errors = list(_validator(STREAM_EVENT_SCHEMA).iter_errors(body))
+    if errors:
+        raise AssertionError(_describe(f"event {event}", STREAM_EVENT_SCHEMA, body, errors))
+
+
+def parse_sse(raw: str) -> list[tuple[str, str]]:
+    """`(event, data)` per frame of a server-sent event stream; comments are skipped and
+    a frame must be exactly one `event:` line and one `data:` line."""
+    frames = []
+    for block in raw.split("\n\n"):
+        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
+        if not lines:
+            continue
+        assert len(lines) == 2, f"malformed frame: {block!r}"
+        assert lines[0].startswith("event: "), f"no event line: {block!r}"
+        assert lines[1].startswith("data: "), f"no data line: {block!r}"
+        frames.append((lines[0][len("event: ") :], lines[1][len("data: ") :]))
+    return frames
 
 
 # The hooks take responses of `httpx` and of `httpx2` (which the openai SDK uses) alike.

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Model calls one run may make (tool call rounds) before it fails.",
     )
+    stream_keepalive_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="Seconds of silence after which a stream sends a keep-alive comment.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `threadline serve` binds.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port `threadline serve` binds.")
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")

@@ -27,6 +27,7 @@ class Engine:
     model: ModelClient | None
     worker: Worker
     distributed: bool = False
+    keepalive_seconds: float = 15.0
 
     @classmethod
     def build(cls, settings: Settings, store: Store, model: ModelClient | None = None) -> Engine:
@@ -51,7 +52,7 @@ class Engine:
             poll_interval=_DISTRIBUTED_POLL_SECONDS if distributed else 1.0,
         )
         worker = Worker(store, executor, bus, worker_config, listener=_status_listener(bus))
-        return cls(store, bus, model, worker, distributed)
+        return cls(store, bus, model, worker, distributed, settings.stream_keepalive_seconds)
 
     @property
     def poll_interval(self) -> float | None:

@@ -22,6 +22,7 @@ from tests.e2e.harness import (
     sdk_client,
     start_server,
 )
+from threadline.fake_upstream import FakeUpstream
 
 
 @pytest.fixture(
@@ -49,9 +50,19 @@ def databases(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @pytest.fixture(scope="session")
-def server(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The session's server for this backend, open (no API keys)."""
-    running = start_server(databases.new(), tmp_path_factory.mktemp("server"))
+def upstream() -> Iterator[FakeUpstream]:
+    """The scripted OpenAI-compatible model every session server talks to."""
+    with FakeUpstream() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def server(
+    databases: Databases, upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """The session's server for this backend, open (no API keys), answered by `upstream`."""
+    env = {"THREADLINE_MODEL_BASE_URL": upstream.base_url, "THREADLINE_RUN_EXPIRY_SECONDS": "600"}
+    running = start_server(databases.new(), tmp_path_factory.mktemp("server"), env=env)
     try:
         yield running
     finally:

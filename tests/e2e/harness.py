@@ -61,12 +61,12 @@ def free_port() -> int:
         return port
 
 
-def _server_env(database_url: str, api_keys: str) -> dict[str, str]:
+def _server_env(database_url: str, api_keys: str, extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("THREADLINE_")}
     env["THREADLINE_DATABASE_URL"] = database_url
     if api_keys:
         env["THREADLINE_API_KEYS"] = api_keys
-    return env
+    return env | extra
 
 
 @dataclass
@@ -116,23 +116,29 @@ class Server:
         return self.process.returncode
 
 
-def _launch(database_url: str, workdir: Path, api_keys: str) -> Server:
+def _launch(database_url: str, workdir: Path, api_keys: str, env: dict[str, str]) -> Server:
     port = free_port()
     command = [sys.executable, "-m", "threadline", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port)]
+    environment = _server_env(database_url, api_keys, env)
     with (workdir / "stdout.log").open("wb") as out, (workdir / "stderr.log").open("wb") as err:
-        process = subprocess.Popen(
-            command, cwd=workdir, env=_server_env(database_url, api_keys), stdout=out, stderr=err
-        )
+        process = subprocess.Popen(command, cwd=workdir, env=environment, stdout=out, stderr=err)
     return Server(process, port, workdir, database_url)
 
 
-def start_server(database_url: str, workdir: Path, *, api_keys: str = "") -> Server:
+def start_server(
+    database_url: str,
+    workdir: Path,
+    *,
+    api_keys: str = "",
+    env: dict[str, str] | None = None,
+) -> Server:
     """Start `threadline serve` in `workdir` (so no stray `.env` is read) and wait for it;
-    another free port is tried if the one picked was taken in the meantime."""
+    another free port is tried if the one picked was taken in the meantime. `env` adds
+    settings (`THREADLINE_MODEL_BASE_URL` ...)."""
     workdir.mkdir(parents=True, exist_ok=True)
     for _ in range(3):
-        server = _launch(database_url, workdir, api_keys)
+        server = _launch(database_url, workdir, api_keys, env or {})
         if server.wait_until_up():
             return server
         if "address already in use" not in server.stderr().lower():
@@ -148,9 +154,11 @@ class ServerFactory:
     root: Path
     started: list[Server] = field(default_factory=list)
 
-    def __call__(self, database_url: str, *, api_keys: str = "") -> Server:
+    def __call__(
+        self, database_url: str, *, api_keys: str = "", env: dict[str, str] | None = None
+    ) -> Server:
         workdir = self.root / f"server-{len(self.started)}"
-        server = start_server(database_url, workdir, api_keys=api_keys)
+        server = start_server(database_url, workdir, api_keys=api_keys, env=env)
         self.started.append(server)
         return server
 

@@ -8,14 +8,19 @@ from starlette.routing import Route
 
 from threadline.api.deps import services
 from threadline.api.http import json_response, parse_body, parse_query, path_param
+from threadline.api.sse import sse_response
+from threadline.engine import Engine
 from threadline.errors import InvalidRequestError
 from threadline.protocol.common import ListQuery
 from threadline.protocol.runs import (
     CreateRunRequest,
     CreateThreadAndRunRequest,
     ModifyRunRequest,
+    Run,
     SubmitToolOutputsRequest,
 )
+from threadline.runs.events import Event, run_event
+from threadline.runs.stream import open_stream
 from threadline.services.steps import RESULT_CONTENT
 
 __all__ = ["routes"]
@@ -43,25 +48,34 @@ def _include(request: Request) -> frozenset[str]:
     return values
 
 
-def _no_stream(stream: bool | None) -> None:
-    if stream:
-        raise InvalidRequestError(
-            "Streaming runs is not supported by this server yet.", param="stream"
-        )
+async def _stream(request: Request, run: Run, prelude: list[Event]) -> Response:
+    """Execute the run in this process and answer with its events as SSE."""
+    engine: Engine = request.app.state.engine
+    stream = await open_stream(engine.worker, run, prelude, engine.keepalive_seconds)
+    return sse_response(stream.events())
+
+
+def _created(run: Run) -> list[Event]:
+    return [run_event(run, "created"), run_event(run, "queued")]
 
 
 async def create(request: Request) -> Response:
     _include(request)
     body = await parse_body(request, CreateRunRequest)
-    _no_stream(body.stream)
     thread_id = path_param(request, "thread_id")
-    return json_response(await services(request).runs.create(thread_id, body))
+    run = await services(request).runs.create(thread_id, body)
+    if body.stream:
+        return await _stream(request, run, _created(run))
+    return json_response(run)
 
 
 async def create_thread_and_run(request: Request) -> Response:
     body = await parse_body(request, CreateThreadAndRunRequest)
-    _no_stream(body.stream)
-    return json_response(await services(request).runs.create_thread_and_run(body))
+    run = await services(request).runs.create_thread_and_run(body)
+    if body.stream:
+        thread = await services(request).threads.get(run.thread_id)
+        return await _stream(request, run, [Event("thread.created", thread), *_created(run)])
+    return json_response(run)
 
 
 async def list_(request: Request) -> Response:
@@ -92,8 +106,10 @@ async def cancel(request: Request) -> Response:
 
 async def submit_tool_outputs(request: Request) -> Response:
     body = await parse_body(request, SubmitToolOutputsRequest)
-    _no_stream(body.stream)
-    return json_response(await services(request).runs.submit_tool_outputs(*_ids(request), body))
+    run = await services(request).runs.submit_tool_outputs(*_ids(request), body)
+    if body.stream:
+        return await _stream(request, run, [run_event(run)])
+    return json_response(run)
 
 
 async def list_steps(request: Request) -> Response:

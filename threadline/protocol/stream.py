@@ -31,6 +31,16 @@ class RunStepDelta(WireModel):
 
 
 class StreamError(WireModel):
-    """The data of an `error` event: `{"error": {...}}`, the shape the SDK raises on."""
+    """The data of an `error` event. The SDKs raise on `{"error": {...}}`; the spec's
+    `ErrorEvent` documents the bare error object. This carries both."""
 
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
     error: dict[str, Any]
+
+    @classmethod
+    def of(cls, message: str, error_type: str = "server_error") -> StreamError:
+        fields = {"message": message, "type": error_type, "param": None, "code": None}
+        return cls(**fields, error=dict(fields))

@@ -13,10 +13,11 @@ import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from threadline.ids import new_id, now
+from threadline.protocol.stream import StreamError
 from threadline.runs.bus import Bus
 from threadline.runs.closing import end_run
 from threadline.runs.events import Event
@@ -28,6 +29,13 @@ __all__ = ["Worker", "WorkerConfig"]
 logger = logging.getLogger("threadline.worker")
 
 Listener = Callable[[str, Event], None]
+
+STREAM_BROKE = Event(
+    "error",
+    StreamError.of(
+        "The server had an error while streaming the run; retrieve it to see where it stands."
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -56,17 +64,56 @@ class Worker:
         self._slots = asyncio.Semaphore(self.config.concurrency)
         self._held: dict[str, asyncio.Task[None]] = {}
         self._loops: list[asyncio.Task[None]] = []
+        self._followers: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> None:
-        self._loops = [
-            asyncio.create_task(self._claim_loop(), name="threadline-claim"),
-            asyncio.create_task(self._heartbeat_loop(), name="threadline-heartbeat"),
-            asyncio.create_task(self._sweep_loop(), name="threadline-sweep"),
-        ]
+    async def start(self, claim: bool = True) -> None:
+        """Start the heartbeat; with `claim`, also claim queued runs and sweep expired ones
+        (an API-only replica executes only the runs it streams)."""
+        self._loops = [asyncio.create_task(self._heartbeat_loop(), name="threadline-heartbeat")]
+        if claim:
+            self._loops += [
+                asyncio.create_task(self._claim_loop(), name="threadline-claim"),
+                asyncio.create_task(self._sweep_loop(), name="threadline-sweep"),
+            ]
+
+    def spawn(self, claim: Claim, sink: Callable[[Event], None], done: Callable[[], None]) -> None:
+        """Execute a run this process claimed for a stream, in a task of its own (outside
+        the worker's concurrency slots): `sink` sees each event, `done` the end."""
+
+        async def drain() -> None:
+            try:
+                async for event in self.execute(claim):
+                    sink(event)
+            except Exception:
+                logger.exception("streaming run %s broke off", claim.run.id)
+                sink(STREAM_BROKE)
+            finally:
+                self._held.pop(claim.run.id, None)
+                done()
+
+        self._held[claim.run.id] = asyncio.create_task(drain(), name=f"run-{claim.run.id}")
+
+    def track(
+        self, work: Awaitable[None], sink: Callable[[Event], None], done: Callable[[], None]
+    ) -> None:
+        """Run `work` (following a run held elsewhere) until it ends or the worker stops."""
+
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                logger.exception("following a run broke off")
+                sink(STREAM_BROKE)
+            finally:
+                self._followers.discard(task)
+                done()
+
+        task = asyncio.create_task(run())
+        self._followers.add(task)
 
     async def stop(self) -> None:
         """Stop claiming, stop executing, and hand every held run back at once."""
-        tasks = [*self._loops, *self._held.values()]
+        tasks = [*self._loops, *self._held.values(), *self._followers]
         for task in tasks:
             task.cancel()
         for task in tasks:

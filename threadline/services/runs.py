@@ -90,15 +90,22 @@ class RunService:
         )
 
     async def _insert(
-        self, run: Run, messages: Sequence[Message] = (), thread: Thread | None = None
+        self,
+        run: Run,
+        messages: Sequence[Message] = (),
+        thread: Thread | None = None,
+        wake: bool = True,
     ) -> Run:
+        """Store the run; `wake` tells the workers (a streamed run is executed by the
+        process that streams it instead)."""
         try:
             inserted = await self.store.insert_run(run, messages, thread)
         except ThreadBusyError as error:
             raise thread_busy(error) from None
         if not inserted:
             raise NotFoundError.for_object("thread", run.thread_id)
-        self.bus.work_available()
+        if wake:
+            self.bus.work_available()
         return run
 
     async def create(self, thread_id: str, request: CreateRunRequest) -> Run:
@@ -109,7 +116,7 @@ class RunService:
         messages = [
             build_message(thread_id, m, run.created_at) for m in request.additional_messages or []
         ]
-        return await self._insert(run, messages)
+        return await self._insert(run, messages, wake=not request.stream)
 
     async def create_thread_and_run(self, request: CreateThreadAndRunRequest) -> Run:
         assistant = await self._assistant(request.assistant_id)
@@ -130,7 +137,7 @@ class RunService:
             for m in (spec.messages or [] if spec else [])
         ]
         run = self._new_run(thread.id, assistant, request)
-        return await self._insert(run, messages, thread)
+        return await self._insert(run, messages, thread, wake=not request.stream)
 
     async def get(self, thread_id: str, run_id: str) -> Run:
         run = await self.store.get_run(thread_id, run_id)
@@ -201,7 +208,8 @@ class RunService:
         queued = await self.store.update_run(run_id, requeue)
         if queued is None:
             raise NotFoundError.for_object("run", run_id)
-        self.bus.work_available()
+        if not request.stream:
+            self.bus.work_available()
         self.bus.run_updated(run_id)
         return queued
 

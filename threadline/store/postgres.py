@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from sqlalchemy import URL, make_url, text
 from sqlalchemy.engine import Connection
@@ -59,6 +59,10 @@ class PostgresDatabase:
     async def write(self) -> AsyncIterator[AsyncConnection]:
         async with self._engine.begin() as conn:
             yield conn
+
+    def write_one(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        # One statement is its own transaction: autocommit spares BEGIN and COMMIT.
+        return self.read()
 
     async def run_migrations(self, upgrade: Callable[[Connection], None]) -> None:
         # Processes starting together queue here; each then sees the others' work.

@@ -8,6 +8,10 @@ PostgreSQL draws it from the sequence `object_seq`; SQLite has no sequences, so 
 writer computes one more than the highest `seq` of any table inside the insert itself
 (the unique index on each `seq` keeps that cheap). Rows that belong to a thread reference
 it with `ON DELETE CASCADE`, so deleting a thread removes everything in it.
+
+A run's row also holds its `status` and `expires_at` (copies of the document's, written
+with it), and its executor's lease, which is in no document: `lease_owner`, `lease_until`
+and `recoveries`. Partial indexes on the active runs are the thread lock and the queue.
 """
 
 from __future__ import annotations
@@ -15,15 +19,35 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
+    Double,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     Sequence,
     Table,
     Text,
+    literal_column,
 )
 
-__all__ = ["assistants", "messages", "metadata", "object_seq", "sequenced_tables", "threads"]
+from threadline.runs.states import ACTIVE
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "assistants",
+    "messages",
+    "metadata",
+    "object_seq",
+    "run_steps",
+    "runs",
+    "sequenced_tables",
+    "status_in",
+    "threads",
+]
+
+# Sorted, so that the SQL written with them is always the same.
+ACTIVE_STATUSES = tuple(sorted(ACTIVE))
 
 metadata = MetaData(
     naming_convention={
@@ -76,6 +100,62 @@ messages = Table(
     Index(None, "seq", unique=True),
     Index(None, "thread_id", "seq"),
     Index(None, "run_id"),
+)
+
+
+def status_in(column: ColumnElement[str], statuses: tuple[str, ...]) -> ColumnElement[bool]:
+    """`column IN ('a', 'b')` with the values written out, not bound: only then can the
+    planners (SQLite, and PostgreSQL's generic plans) tell that a query's condition is a
+    partial index's."""
+    return column.in_([literal_column(f"'{status}'") for status in statuses])
+
+
+def _thread_id() -> Column[str]:
+    return Column("thread_id", Text, ForeignKey("threads.id", ondelete="CASCADE"), nullable=False)
+
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Text, primary_key=True),
+    _seq(),
+    Column("created_at", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),
+    _thread_id(),
+    Column("status", Text, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    # The executor's lease: who holds the run and until when (epoch seconds).
+    Column("lease_owner", Text, nullable=True),
+    Column("lease_until", Double, nullable=False, server_default="0"),
+    Column("recoveries", Integer, nullable=False, server_default="0"),
+    Index(None, "seq", unique=True),
+    Index(None, "thread_id", "seq"),
+)
+_active = status_in(runs.c.status, ACTIVE_STATUSES)
+# The thread lock: one active run per thread.
+Index(
+    "ix_runs_active_thread_id",
+    runs.c.thread_id,
+    unique=True,
+    sqlite_where=_active,
+    postgresql_where=_active,
+)
+# The queue and the expiry sweep: the active runs (few), in creation order.
+Index("ix_runs_active_seq", runs.c.seq, sqlite_where=_active, postgresql_where=_active)
+
+run_steps = Table(
+    "run_steps",
+    metadata,
+    Column("id", Text, primary_key=True),
+    _seq(),
+    Column("created_at", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),
+    _thread_id(),
+    Column("run_id", Text, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("type", Text, nullable=False),
+    Index(None, "seq", unique=True),
+    Index(None, "run_id", "seq"),
+    Index(None, "thread_id", "seq"),
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,9 @@ class SQLiteDatabase:
     async def write(self) -> AsyncIterator[AsyncConnection]:
         async with self._write_lock, self._writer.begin() as conn:
             yield conn
+
+    def write_one(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self.write()  # the single writer's transaction serialises it
 
     async def run_migrations(self, upgrade: Callable[[Connection], None]) -> None:
         await self._use_wal()

@@ -1,0 +1,218 @@
+"""The store contract for run steps, a thread's history and what deleting a thread removes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from threadline.errors import InvalidRequestError
+from threadline.ids import new_id
+from threadline.protocol.common import ListQuery
+from threadline.protocol.runs import (
+    MessageCreationDetails,
+    Run,
+    RunStep,
+    StepError,
+    ToolCallsDetails,
+    Usage,
+)
+from threadline.store import Store
+
+from .test_contract import NOW, message, thread
+from .test_contract_runs import LEASE, lease_of, new_run, set_status
+
+TOOL_CALLS: list[dict[str, Any]] = [
+    {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+    {
+        "id": "call_2",
+        "type": "code_interpreter",
+        "code_interpreter": {
+            "input": "print('ü')",
+            "outputs": [
+                {"type": "logs", "logs": "ü\n"},
+                {"type": "image", "image": {"file_id": "file_1"}},
+            ],
+        },
+    },
+    {
+        "id": "call_3",
+        "type": "file_search",
+        "file_search": {
+            "ranking_options": {"ranker": "auto", "score_threshold": 0.5},
+            "results": [
+                {
+                    "file_id": "file_2",
+                    "file_name": "a.txt",
+                    "score": 0.75,
+                    "content": [{"type": "text", "text": "x"}],
+                }
+            ],
+        },
+    },
+]
+
+
+def step(owner: Run, kind: str = "tool_calls", **changes: Any) -> RunStep:
+    details: MessageCreationDetails | ToolCallsDetails
+    if kind == "tool_calls":
+        details = ToolCallsDetails()
+    else:
+        details = MessageCreationDetails.model_validate({"message_creation": {"message_id": "m"}})
+    fields: dict[str, Any] = {
+        "id": new_id("step"),
+        "created_at": NOW,
+        "assistant_id": owner.assistant_id,
+        "thread_id": owner.thread_id,
+        "run_id": owner.id,
+        "type": kind,
+        "status": "in_progress",
+        "step_details": details,
+        "metadata": {},
+    }
+    return RunStep(**(fields | changes))
+
+
+async def steps_of(store: Store, owner: Run, count: int) -> list[str]:
+    ids = [step(owner) for _ in range(count)]
+    for s in ids:
+        await store.insert_step(s)
+    return [s.id for s in ids]
+
+
+async def test_step_round_trips_exactly(store: Store) -> None:
+    owner = await new_run(store)
+    rich = step(
+        owner,
+        status="failed",
+        step_details=ToolCallsDetails.model_validate({"tool_calls": TOOL_CALLS}),
+        last_error=StepError(code="server_error", message="boom"),
+        failed_at=NOW + 2,
+        usage=Usage(prompt_tokens=3, completion_tokens=4, total_tokens=7),
+        metadata={"k": "v"},
+    )
+    plain = step(owner, "message_creation")
+    await store.insert_step(rich)
+    await store.insert_step(plain)
+    assert await store.get_step(owner.thread_id, owner.id, rich.id) == rich
+    assert await store.get_step(owner.thread_id, owner.id, plain.id) == plain
+    assert await store.get_step("thread_other", owner.id, rich.id) is None
+    assert await store.get_step(owner.thread_id, "run_other", rich.id) is None
+    assert await store.get_step(owner.thread_id, owner.id, "step_\x00") is None
+
+
+async def test_update_and_delete_step(store: Store) -> None:
+    owner = await new_run(store)
+    current = step(owner)
+    await store.insert_step(current)
+    usage = Usage(prompt_tokens=1, completion_tokens=1, total_tokens=2)
+    done = await store.update_step(
+        current.id, lambda s: s.model_copy(update={"status": "completed", "usage": usage})
+    )
+    assert done == current.model_copy(update={"status": "completed", "usage": usage})
+    assert await store.get_step(owner.thread_id, owner.id, current.id) == done
+    assert await store.update_step("step_missing", lambda s: s) is None
+    assert await store.delete_step(current.id) is True
+    assert await store.delete_step(current.id) is False
+    assert await store.get_step(owner.thread_id, owner.id, current.id) is None
+
+
+async def test_update_step_rolls_back_on_exception(store: Store) -> None:
+    owner = await new_run(store)
+    current = step(owner)
+    await store.insert_step(current)
+
+    def refuse(s: RunStep) -> RunStep:
+        raise KeyError("refused")
+
+    with pytest.raises(KeyError, match="refused"):
+        await store.update_step(current.id, refuse)
+    assert await store.get_step(owner.thread_id, owner.id, current.id) == current
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+async def test_list_steps_pages_within_the_run(store: Store, order: str) -> None:
+    owner = await new_run(store)
+    ids = await steps_of(store, owner, 5)
+    other = await new_run(store)
+    foreign = await steps_of(store, other, 1)
+    o = ids if order == "asc" else ids[::-1]
+
+    async def page(**query: Any) -> tuple[list[str], bool]:
+        found = await store.list_steps(owner.thread_id, owner.id, ListQuery(order=order, **query))
+        return [s.id for s in found.data], found.has_more
+
+    assert await page(limit=2) == (o[:2], True)
+    assert await page(after=o[1], limit=2) == (o[2:4], True)
+    assert await page(after=o[2]) == (o[3:], False)
+    assert await page(before=o[4], limit=2) == (o[2:4], True)
+    assert await page(after=o[0], before=o[3]) == (o[1:3], False)
+    with pytest.raises(InvalidRequestError) as caught:
+        await page(before=foreign[0])
+    assert caught.value.param == "before"
+    found = await store.list_steps("thread_other", owner.id, ListQuery())
+    assert found.data == []
+
+
+async def test_step_cursor_must_be_in_the_run(store: Store) -> None:
+    first = await new_run(store, "completed")
+    second = await new_run(store, thread_id=first.thread_id)  # same thread, next run
+    earlier = await steps_of(store, first, 1)
+    await steps_of(store, second, 2)
+    with pytest.raises(InvalidRequestError) as caught:
+        await store.list_steps(second.thread_id, second.id, ListQuery(after=earlier[0]))
+    assert caught.value.param == "after"
+
+
+async def test_run_steps_in_creation_order(store: Store) -> None:
+    owner, other = await new_run(store), await new_run(store)
+    ids = await steps_of(store, owner, 3)
+    await steps_of(store, other, 2)
+    ids += await steps_of(store, owner, 2)
+    assert [s.id for s in await store.run_steps(owner.id)] == ids
+    assert await store.run_steps("run_missing") == []
+
+
+async def test_thread_history_interleaves_messages_and_tool_steps(store: Store) -> None:
+    t = thread()
+    opening = message(t.id, "first")
+    await store.insert_thread(t, [opening])
+    owner = await new_run(store, thread_id=t.id)
+    await store.insert_step(step(owner, "message_creation"))  # not part of the history
+    said = message(t.id, "thinking", role="assistant", run_id=owner.id)
+    await store.insert_message(said)
+    called = step(owner, step_details=ToolCallsDetails.model_validate({"tool_calls": TOOL_CALLS}))
+    await store.insert_step(called)
+    answer = message(t.id, "answer", role="assistant", run_id=owner.id)
+    await store.insert_message(answer)
+    await set_status(store, owner, "completed")
+    closing = message(t.id, "thanks")
+    await store.insert_message(closing)
+    elsewhere = await new_run(store)
+    await steps_of(store, elsewhere, 1)
+    history = await store.thread_history(t.id)
+    assert history == [opening, said, called, answer, closing]
+    assert await store.thread_history("thread_missing") == []
+
+
+async def test_delete_thread_removes_runs_and_steps(store: Store) -> None:
+    doomed, kept = await new_run(store), await new_run(store)
+    gone_steps = await steps_of(store, doomed, 2)
+    kept_steps = await steps_of(store, kept, 1)
+    assert await store.delete_thread(doomed.thread_id) is True
+    assert await store.get_run(doomed.thread_id, doomed.id) is None
+    assert (await store.list_runs(doomed.thread_id, ListQuery())).data == []
+    assert await store.run_steps(doomed.id) == []
+    assert await store.get_step(doomed.thread_id, doomed.id, gone_steps[0]) is None
+    assert await store.update_run(doomed.id, lambda r: r) is None
+    assert await store.thread_history(doomed.thread_id) == []
+    claim = await store.claim_next_run("w", NOW, LEASE)
+    assert lease_of(claim) == (kept.id, 0)
+    assert [s.id for s in await store.run_steps(kept.id)] == kept_steps
+
+
+async def test_steps_of_a_deleted_run_raise_nothing(store: Store) -> None:
+    doomed = await new_run(store)
+    await store.delete_thread(doomed.thread_id)
+    await store.insert_step(step(doomed))  # the executor may still be finishing it
+    assert await store.update_step("step_missing", lambda s: s) is None

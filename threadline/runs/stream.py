@@ -1,0 +1,87 @@
+"""A streaming request's view of a run: events handed from a background executor.
+
+The process that answers `stream: true` claims the run and executes it itself, so events
+never cross processes on the hot path. The executor runs in its own task, not in the
+response, so a client that goes away neither stops nor corrupts the run. When another
+process holds the run (it claimed it first, or is recovering it), the stream follows the
+run through the store instead (`follow`), with whole-message deltas."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+
+from threadline.protocol.runs import Run
+from threadline.runs.events import Event
+from threadline.runs.follow import follow
+from threadline.runs.worker import Worker
+
+__all__ = ["RunStream", "open_stream"]
+
+KEEPALIVE_SECONDS = 15.0
+
+
+class _End:
+    """Marks the end of the stream in the queue."""
+
+
+_END = _End()
+
+
+class RunStream:
+    """A queue of events with keep-alive markers (None) in long silences."""
+
+    def __init__(self, keepalive_seconds: float = KEEPALIVE_SECONDS) -> None:
+        self._queue: asyncio.Queue[Event | _End | None] = asyncio.Queue()
+        self._reading = True
+        self._keepalive_seconds = keepalive_seconds
+        self._last_put = time.monotonic()
+
+    def put(self, event: Event) -> None:
+        if self._reading:
+            self._queue.put_nowait(event)
+            self._last_put = time.monotonic()
+
+    def finish(self) -> None:
+        self._queue.put_nowait(_END)
+
+    async def _keepalive(self) -> None:
+        while True:
+            await asyncio.sleep(self._keepalive_seconds)
+            if time.monotonic() - self._last_put >= self._keepalive_seconds:
+                self._queue.put_nowait(None)
+
+    async def events(self) -> AsyncIterator[Event | None]:
+        """The events until the run stops for the client; None means 'keep alive'."""
+        keepalive = asyncio.create_task(self._keepalive())
+        try:
+            while True:
+                item = await self._queue.get()
+                if isinstance(item, _End):
+                    return
+                yield item
+        finally:
+            self._reading = False
+            keepalive.cancel()
+
+
+async def open_stream(
+    worker: Worker,
+    run: Run,
+    prelude: Sequence[Event] = (),
+    keepalive_seconds: float = KEEPALIVE_SECONDS,
+) -> RunStream:
+    """Start executing (or following) `run` and return the stream of its events."""
+    stream = RunStream(keepalive_seconds)
+    for event in prelude:
+        stream.put(event)
+    claim = await worker.store.claim_run(
+        run.id, worker.owner, time.time(), worker.config.lease_seconds
+    )
+    if claim is not None:
+        worker.spawn(claim, stream.put, stream.finish)
+    else:
+        following = follow(worker.store, worker.bus, run, stream.put)
+        worker.track(following, stream.put, stream.finish)
+    return stream

@@ -1,0 +1,227 @@
+"""What every part of the SQL store shares: the `Database` an engine setup provides, the
+statements each table has, pagination by `seq`, and one-transaction helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Delete,
+    Insert,
+    Select,
+    Table,
+    Text,
+    Update,
+    bindparam,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from threadline.protocol.common import ListQuery
+from threadline.protocol.messages import Message
+from threadline.store import schema
+from threadline.store.base import Page, cursor_not_found
+
+__all__ = [
+    "Database",
+    "SQLBase",
+    "Statements",
+    "equals",
+    "message_row",
+    "next_seq",
+    "object_row",
+    "storable",
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Database(Protocol):
+    """What the store needs from an engine setup (`sqlite.py`, `postgres.py`)."""
+
+    @property
+    def computes_seq(self) -> bool:
+        """True when inserts compute `seq` themselves (SQLite has no sequences)."""
+        ...
+
+    def read(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+    def write(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+    def write_one(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for one write statement, which commits by itself."""
+        ...
+
+    async def run_migrations(self, upgrade: Callable[[Connection], None]) -> None: ...
+    async def close(self) -> None: ...
+
+
+class Statements:
+    """Each table's statements, built once; values are bound by name at execution."""
+
+    def __init__(self, table: Table, computes_seq: bool) -> None:
+        c = table.c
+        self.get = select(c.data).where(c.id == bindparam("p_id"))
+        self.delete: Delete = delete(table).where(c.id == bindparam("p_id"))
+        self.replace: Update = (
+            update(table)
+            .where(c.id == bindparam("p_id"))
+            .values(created_at=bindparam("p_created_at"), data=bindparam("p_data"))
+        )
+        self.insert: Insert = insert(table)
+        if computes_seq:
+            self.insert = self.insert.values(seq=next_seq())
+
+
+def next_seq() -> Any:
+    """SQLite's stand-in for `nextval`: one more than the highest `seq` of any table."""
+    highest = union_all(
+        *(select(func.max(t.c.seq).label("seq")) for t in schema.sequenced_tables())
+    )
+    top = highest.subquery()
+    return select(func.coalesce(func.max(top.c.seq), 0) + 1).correlate(None).scalar_subquery()
+
+
+def _insert_message(computes_seq: bool) -> Insert:
+    """INSERT ... SELECT that inserts nothing when the thread does not exist."""
+    m = schema.messages.c
+    thread_id = bindparam("thread_id", type_=Text)
+    columns = [m.id, m.created_at, m.data, m.thread_id, m.run_id]
+    values: list[Any] = [
+        bindparam("id", type_=Text),
+        bindparam("created_at", type_=BigInteger),
+        bindparam("data", type_=Text),
+        thread_id,
+        bindparam("run_id", type_=Text),
+    ]
+    if computes_seq:
+        columns.append(m.seq)
+        values.append(next_seq())
+    source = select(*values).where(exists().where(schema.threads.c.id == thread_id))
+    return insert(schema.messages).from_select(columns, source)
+
+
+def object_row(model: BaseModel, object_id: str, created_at: int) -> dict[str, Any]:
+    return {"id": object_id, "created_at": created_at, "data": model.model_dump_json()}
+
+
+def message_row(message: Message) -> dict[str, Any]:
+    row = object_row(message, message.id, message.created_at)
+    return row | {"thread_id": message.thread_id, "run_id": message.run_id}
+
+
+def storable(*values: str | None) -> bool:
+    # PostgreSQL text cannot hold NUL, so no stored id contains one: such a lookup must
+    # find nothing rather than fail in the driver.
+    return not any(v is not None and "\x00" in v for v in values)
+
+
+def equals(column: ColumnElement[str | None], value: str) -> ColumnElement[bool]:
+    return column == value if storable(value) else false()
+
+
+def _cursor_seq(table: Table, scope: Sequence[ColumnElement[bool]], object_id: str) -> Any:
+    return select(table.c.seq).where(equals(table.c.id, object_id), *scope).correlate(None)
+
+
+def _page_query(
+    table: Table,
+    scope: Sequence[ColumnElement[bool]],
+    cursor_scope: Sequence[ColumnElement[bool]],
+    query: ListQuery,
+) -> Select[str]:
+    """`limit + 1` rows past `after` and ahead of `before`; a page with only `before` is
+    read backwards from the cursor (the caller turns it round)."""
+    seq = table.c.seq
+    desc = query.order == "desc"
+    conditions = list(scope)
+    if query.after is not None:
+        after = _cursor_seq(table, cursor_scope, query.after).scalar_subquery()
+        conditions.append(seq < after if desc else seq > after)
+    if query.before is not None:
+        before = _cursor_seq(table, cursor_scope, query.before).scalar_subquery()
+        conditions.append(seq > before if desc else seq < before)
+    ascending = desc == _backwards(query)
+    order = seq.asc() if ascending else seq.desc()
+    return select(table.c.data).where(*conditions).order_by(order).limit(query.limit + 1)
+
+
+def _backwards(query: ListQuery) -> bool:
+    return query.before is not None and query.after is None
+
+
+def _page(model: type[M], rows: Sequence[str], query: ListQuery) -> Page[M]:
+    items = [model.model_validate_json(data) for data in rows[: query.limit]]
+    if _backwards(query):
+        items.reverse()
+    return Page(items, len(rows) > query.limit)
+
+
+async def _check_cursors(
+    conn: AsyncConnection,
+    table: Table,
+    scope: Sequence[ColumnElement[bool]],
+    query: ListQuery,
+) -> None:
+    for param, object_id in (("after", query.after), ("before", query.before)):
+        if object_id is None:
+            continue
+        statement = _cursor_seq(table, scope, object_id)
+        if (await conn.execute(statement)).first() is None:
+            raise cursor_not_found(param, object_id)
+
+
+class SQLBase:
+    """The database, the statements every part needs (threads and their messages) and
+    the shapes of store call that each take one transaction."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._threads = Statements(schema.threads, database.computes_seq)
+        self._insert_message = _insert_message(database.computes_seq)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _insert(self, statement: Insert, row: dict[str, Any]) -> None:
+        async with self._db.write_one() as conn:
+            await conn.execute(statement, row)
+
+    async def _get(self, model: type[M], statement: Select[Any], **params: str) -> M | None:
+        if not storable(*params.values()):
+            return None
+        async with self._db.read() as conn:
+            data = (await conn.execute(statement, params)).scalar_one_or_none()
+        return None if data is None else model.model_validate_json(data)
+
+    async def _change(self, statement: Update | Delete, **params: Any) -> bool:
+        if not storable(*(v for v in params.values() if isinstance(v, str))):
+            return False
+        async with self._db.write_one() as conn:
+            return (await conn.execute(statement, params)).rowcount > 0
+
+    async def _list(
+        self,
+        model: type[M],
+        table: Table,
+        query: ListQuery,
+        scope: Sequence[ColumnElement[bool]] = (),
+        cursor_scope: Sequence[ColumnElement[bool]] = (),
+    ) -> Page[M]:
+        statement = _page_query(table, scope, cursor_scope, query)
+        async with self._db.read() as conn:
+            rows = (await conn.execute(statement)).scalars().all()
+            if not rows:  # an unknown cursor selects nothing: say which one it was
+                await _check_cursors(conn, table, cursor_scope, query)
+        return _page(model, rows, query)
