@@ -22,7 +22,14 @@ $(VENV)/.dev: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-dev: $(VENV)/.dev
+# The official Node SDK for the end-to-end tests that drive Threadline from Node (skipped,
+# with a message, where npm is missing).
+tests/node/node_modules/.installed: tests/node/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/node --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the Node SDK tests will be skipped"; fi
+
+dev: $(VENV)/.dev tests/node/node_modules/.installed
 
 lint: dev
 	$(BIN)/ruff check .
@@ -36,4 +43,4 @@ test: lint
 	$(BIN)/pytest --cov --cov-report=term
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage tests/node/node_modules

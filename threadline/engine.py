@@ -40,16 +40,14 @@ class Engine:
                 max_retries=settings.model_max_retries,
             )
         distributed = settings.distributed()
-        executor_config = ExecutorConfig(
-            max_model_calls=settings.max_model_calls,
-            status_poll_interval=_DISTRIBUTED_POLL_SECONDS if distributed else 0.0,
-        )
+        executor_config = ExecutorConfig(max_model_calls=settings.max_model_calls)
         bus = LocalBus()
         executor = Executor(store, model, bus, config=executor_config)
         worker_config = WorkerConfig(
             concurrency=settings.worker_concurrency,
             lease_seconds=settings.run_lease_seconds,
             poll_interval=_DISTRIBUTED_POLL_SECONDS if distributed else 1.0,
+            watch_interval=_DISTRIBUTED_POLL_SECONDS if distributed else None,
         )
         worker = Worker(store, executor, bus, worker_config, listener=_status_listener(bus))
         return cls(store, bus, model, worker, distributed, settings.stream_keepalive_seconds)

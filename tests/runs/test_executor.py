@@ -21,8 +21,11 @@ from threadline.protocol.runs import (
     Usage,
 )
 from threadline.protocol.stream import RunStepDelta
+from threadline.runs.bus import LocalBus
 from threadline.runs.events import Event
 from threadline.runs.executor import NO_MODEL, Executor, ExecutorConfig
+from threadline.runs.worker import Worker, WorkerConfig
+from threadline.services import Services
 from threadline.testing import Reply
 from threadline.tools.builtin import UNAVAILABLE
 
@@ -761,3 +764,43 @@ async def test_events_carry_json_ready_objects(harness: Harness) -> None:
     await harness.start()
     for event in await harness.drive():
         assert isinstance(json.loads(event.data.model_dump_json()), dict)
+
+
+async def test_cancel_cuts_short_a_wait_for_the_first_token(harness: Harness) -> None:
+    harness.model.enqueue(Reply(text="far too late", delay=30))
+    run = await harness.start()
+    claim = await harness.store.claim_next_run(OWNER, time.time(), 30.0)
+    assert claim is not None
+    events: list[Event] = []
+
+    async def drain() -> None:
+        async for event in harness.executor.execute(claim):
+            events.append(event)
+
+    task = asyncio.create_task(drain())
+    await asyncio.sleep(0.05)  # the executor now waits for the model's first chunk
+    await harness.services.runs.cancel(run.thread_id, run.id)
+    await asyncio.wait_for(task, 1)
+    assert names(events) == ["thread.run.in_progress", "thread.run.cancelled"]
+    assert (await harness.get(run)).status == "cancelled"
+    assert await harness.steps(run) == []
+
+
+async def test_a_cancel_from_another_process_reaches_the_executor(harness: Harness) -> None:
+    """Another process writes the cancel to the database; the worker's watch reads it."""
+    harness.model.enqueue(Reply(text="far too late", delay=30))
+    run = await harness.start()
+    worker = Worker(harness.store, harness.executor, harness.bus, WorkerConfig(watch_interval=0.05))
+    await worker.start(claim=True)
+    try:
+        deadline = time.monotonic() + 2
+        while (await harness.get(run)).status != "in_progress":
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        elsewhere = LocalBus()  # the other process's services, with a bus of their own
+        await Services.over(harness.store, elsewhere, 600).runs.cancel(run.thread_id, run.id)
+        while (await harness.get(run)).status != "cancelled":
+            assert time.monotonic() < deadline, "the cancel was not seen within a second"
+            await asyncio.sleep(0.01)
+    finally:
+        await worker.stop()

@@ -216,3 +216,45 @@ async def test_steps_of_a_deleted_run_raise_nothing(store: Store) -> None:
     await store.delete_thread(doomed.thread_id)
     await store.insert_step(step(doomed))  # the executor may still be finishing it
     assert await store.update_step("step_missing", lambda s: s) is None
+
+
+async def test_end_run_closes_open_steps_and_messages_with_the_run(store: Store) -> None:
+    owner = await new_run(store, "in_progress")
+    done, open_step = step(owner, status="completed"), step(owner, "message_creation")
+    for s in (done, open_step):
+        await store.insert_step(s)
+    writing = message(owner.thread_id, run_id=owner.id, status="in_progress", role="assistant")
+    finished = message(owner.thread_id, run_id=owner.id, role="assistant")
+    for m in (writing, finished):
+        assert await store.insert_message(m)
+
+    ending = await store.end_run(
+        owner.id,
+        lambda r: r.model_copy(update={"status": "cancelled"}),
+        lambda s: s.model_copy(update={"status": "cancelled"}),
+        lambda m: m.model_copy(update={"status": "incomplete"}),
+    )
+    assert ending is not None
+    assert ending.run.status == "cancelled"
+    assert [(s.id, s.status) for s in ending.steps] == [(open_step.id, "cancelled")]
+    assert [(m.id, m.status) for m in ending.messages] == [(writing.id, "incomplete")]
+    assert [s.status for s in await store.run_steps(owner.id)] == ["completed", "cancelled"]
+    stored = await store.get_message(owner.thread_id, writing.id)
+    assert stored is not None
+    assert stored.status == "incomplete"
+    assert await store.end_run("run_missing", lambda r: r, lambda s: s, lambda m: m) is None
+
+
+async def test_end_run_writes_nothing_when_the_change_refuses(store: Store) -> None:
+    owner = await new_run(store, "in_progress")
+    await store.insert_step(step(owner))
+
+    def refuse(current: Run) -> Run:
+        raise LookupError("no")
+
+    with pytest.raises(LookupError):
+        await store.end_run(
+            owner.id, refuse, lambda s: s.model_copy(update={"status": "failed"}), lambda m: m
+        )
+    assert (await store.get_run(owner.thread_id, owner.id)) == owner
+    assert [s.status for s in await store.run_steps(owner.id)] == ["in_progress"]

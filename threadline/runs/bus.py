@@ -7,6 +7,7 @@ at least every `check_interval`, so a missed signal only costs latency."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Protocol
 
 __all__ = ["Bus", "LocalBus"]
@@ -22,8 +23,8 @@ class Bus(Protocol):
     async def wait_for_work(self, seconds: float) -> None:
         """Return when work is signalled, or after `seconds`."""
 
-    def changed_event(self, run_id: str) -> asyncio.Event:
-        """An event set whenever `run_changed(run_id)` is signalled."""
+    def watch(self, run_id: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` on each `run_changed(run_id)`; returns the function that stops it."""
 
     def forget(self, run_id: str) -> None:
         """Drop what is kept for a run whose executor has finished."""
@@ -40,17 +41,27 @@ class LocalBus:
 
     def __init__(self) -> None:
         self._work = asyncio.Event()
-        self._changed: dict[str, asyncio.Event] = {}
         self._updates: dict[str, asyncio.Event] = {}
+        self._watchers: dict[str, list[Callable[[], None]]] = {}
 
     def work_available(self) -> None:
         self._work.set()
 
     def run_changed(self, run_id: str) -> None:
-        event = self._changed.get(run_id)
-        if event is not None:
-            event.set()
+        for callback in list(self._watchers.get(run_id, ())):
+            callback()
         self._work.set()
+
+    def watch(self, run_id: str, callback: Callable[[], None]) -> Callable[[], None]:
+        watchers = self._watchers.setdefault(run_id, [])
+        watchers.append(callback)
+
+        def stop() -> None:
+            watchers.remove(callback)
+            if not watchers:
+                self._watchers.pop(run_id, None)
+
+        return stop
 
     async def wait_for_work(self, seconds: float) -> None:
         try:
@@ -61,11 +72,8 @@ class LocalBus:
         finally:
             self._work.clear()
 
-    def changed_event(self, run_id: str) -> asyncio.Event:
-        return self._changed.setdefault(run_id, asyncio.Event())
-
     def forget(self, run_id: str) -> None:
-        self._changed.pop(run_id, None)
+        self._watchers.pop(run_id, None)
 
     def run_updated(self, run_id: str) -> None:
         event = self._updates.pop(run_id, None)

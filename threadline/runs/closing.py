@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from threadline.ids import now
-from threadline.protocol.common import ListQuery
 from threadline.protocol.messages import IncompleteDetails, Message
-from threadline.protocol.runs import LastError, Run, RunStatus, RunStep, StepError, StepStatus
+from threadline.protocol.runs import LastError, RunStatus, RunStep, StepError, StepStatus
 from threadline.runs import states
 from threadline.runs.events import Event, message_event, run_event, step_event
 from threadline.store.base import Store
@@ -57,45 +56,26 @@ def _close_step(step: RunStep, status: StepStatus, at: int, error: LastError | N
 
 
 async def end_run(store: Store, run_id: str, to: RunStatus, **changes: Any) -> list[Event]:
-    """Move the run to the terminal status `to` and close what it left open.
+    """Move the run to the terminal status `to` and close what it left open, atomically.
 
     Returns the events to publish; none when the run had already ended (another process
     or the sweeper got there first)."""
     at = now()
+    status = _STEP_STATUS[to]
+    reason = _MESSAGE_REASON.get(to)
+    error = changes.get("last_error")
     try:
-        run = await store.update_run(run_id, lambda r: states.transition(r, to, at, **changes))
+        ending = await store.end_run(
+            run_id,
+            lambda r: states.transition(r, to, at, **changes),
+            lambda s: _close_step(s, status, at, error),
+            lambda m: close_message(m, reason, at),
+        )
     except states.TransitionError:
         return []
-    if run is None:
+    if ending is None:
         return []
-    events = await _close_steps(store, run, at)
-    events += await _close_messages(store, run, at)
-    events.append(run_event(run))
-    return events
-
-
-async def _close_steps(store: Store, run: Run, at: int) -> list[Event]:
-    status = _STEP_STATUS[run.status]
-    events = []
-    for step in await store.run_steps(run.id):
-        if step.status != "in_progress":
-            continue
-        closed = await store.update_step(
-            step.id, lambda s: _close_step(s, status, at, run.last_error)
-        )
-        if closed is not None:
-            events.append(step_event(closed))
-    return events
-
-
-async def _close_messages(store: Store, run: Run, at: int) -> list[Event]:
-    reason = _MESSAGE_REASON.get(run.status)
-    page = await store.list_messages(run.thread_id, ListQuery(limit=100), run_id=run.id)
-    events = []
-    for message in page.data:
-        if message.status != "in_progress":
-            continue
-        closed = close_message(message, reason, at)
-        if await store.replace_message(closed):
-            events.append(message_event(closed))
+    events = [step_event(step) for step in ending.steps]
+    events += [message_event(message) for message in ending.messages]
+    events.append(run_event(ending.run))
     return events

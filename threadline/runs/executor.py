@@ -7,8 +7,7 @@ that was cancelled or expired meanwhile stops the executor at its next write."""
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -50,8 +49,6 @@ NO_MODEL = (
 class ExecutorConfig:
     max_model_calls: int = 16
     max_recoveries: int = 3
-    # Seconds between status reads while streaming; 0 trusts the in-process bus alone.
-    status_poll_interval: float = 0.0
 
 
 @dataclass
@@ -192,9 +189,13 @@ class Executor:
             async for event in self._incomplete(run.id, "max_prompt_tokens"):
                 yield event
             return
-        turn = Turn(self.store, model, run, prompt.request, self._interrupt_check(run))
-        async for event in turn.events():
-            yield event
+        turn = Turn(self.store, model, run, prompt.request)
+        unwatch = self.bus.watch(run.id, turn.interrupt)
+        try:
+            async for event in turn.events():
+                yield event
+        finally:
+            unwatch()
         if turn.stopped:
             async for event in self._stop(run):
                 yield event
@@ -266,23 +267,6 @@ class Executor:
         details = IncompleteDetails.model_validate({"reason": reason})
         for event in await end_run(self.store, run_id, "incomplete", incomplete_details=details):
             yield event
-
-    def _interrupt_check(self, run: Run) -> Callable[[], Awaitable[bool]]:
-        changed = self.bus.changed_event(run.id)
-        interval = self.config.status_poll_interval
-        last = time.monotonic()
-
-        async def interrupted() -> bool:
-            nonlocal last
-            if changed.is_set():
-                changed.clear()
-                return await self._check(run) is None
-            if interval and time.monotonic() - last >= interval:
-                last = time.monotonic()
-                return await self._check(run) is None
-            return False
-
-        return interrupted
 
 
 @dataclass

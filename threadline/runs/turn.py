@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from openai.types.chat import ChatCompletionChunk
 from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
@@ -53,7 +55,6 @@ class Turn:
     model: ModelClient
     run: Run
     request: ChatRequest
-    interrupted: Callable[[], Awaitable[bool]]
     text: list[str] = field(default_factory=list)
     message: Message | None = None
     message_step: RunStep | None = None
@@ -62,18 +63,46 @@ class Turn:
     usage: Usage | None = None
     finish_reason: str | None = None
     stopped: bool = False
+    _interrupt: bool = False
+    _waiting: bool = False
+    _task: asyncio.Task[Any] | None = None
+
+    def interrupt(self) -> None:
+        """The run was changed from outside (cancel, expiry): stop reading the model. A
+        wait for the model is cut short at once; otherwise the next chunk sees it."""
+        self._interrupt = True
+        if self._task is not None and self._waiting:
+            self._task.cancel()
+
+    async def _next(self, stream: AsyncIterator[ChatCompletionChunk]) -> ChatCompletionChunk | None:
+        """The next chunk; None at the end of the stream or once interrupted."""
+        self._waiting = True
+        try:
+            return await anext(stream)
+        except StopAsyncIteration:
+            return None
+        except asyncio.CancelledError:
+            if not self._interrupt or self._task is None:
+                raise
+            self._task.uncancel()
+            return None
+        finally:
+            self._waiting = False
 
     async def events(self) -> AsyncIterator[Event]:
         stream = self.model.stream(self.request)
+        self._task = asyncio.current_task()
         try:
-            async for chunk in stream:
+            while (chunk := await self._next(stream)) is not None:
                 # Checked before the chunk is used: a run ended from outside (cancel,
                 # expiry) must not stream or store anything more.
-                if await self.interrupted():
+                if self._interrupt:
                     self.stopped = True
                     break
                 async for event in self._chunk(chunk):
                     yield event
+            if self._interrupt:
+                self.stopped = True
         except Exception:
             await self.keep_text()
             raise

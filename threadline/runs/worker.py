@@ -44,6 +44,9 @@ class WorkerConfig:
     lease_seconds: float = 30.0
     poll_interval: float = 1.0
     sweep_interval: float = 1.0
+    # Seconds between reads of the held runs' statuses, to see cancels and expiries made
+    # by other processes; None when this process is the only one (the bus tells it all).
+    watch_interval: float | None = None
 
 
 class Worker:
@@ -70,6 +73,8 @@ class Worker:
         """Start the heartbeat; with `claim`, also claim queued runs and sweep expired ones
         (an API-only replica executes only the runs it streams)."""
         self._loops = [asyncio.create_task(self._heartbeat_loop(), name="threadline-heartbeat")]
+        if self.config.watch_interval is not None:
+            self._loops.append(asyncio.create_task(self._watch_loop(self.config.watch_interval)))
         if claim:
             self._loops += [
                 asyncio.create_task(self._claim_loop(), name="threadline-claim"),
@@ -177,6 +182,24 @@ class Worker:
                 task = self._held.get(run_id)
                 if task is not None:
                     task.cancel()
+
+    async def _watch_loop(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.watch()
+            except Exception:
+                logger.exception("reading the held runs' statuses failed")
+
+    async def watch(self) -> None:
+        """Tell the executors of held runs that another process stopped (cancelled or
+        expired) to stop."""
+        held = list(self._held)
+        if not held:
+            return
+        for run_id, status in (await self.store.run_statuses(held)).items():
+            if status not in ("queued", "in_progress"):
+                self.bus.run_changed(run_id)
 
     async def _sweep_loop(self) -> None:
         while True:

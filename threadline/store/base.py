@@ -13,7 +13,7 @@ from threadline.protocol.messages import Message
 from threadline.protocol.runs import Run, RunStep
 from threadline.protocol.threads import Thread
 
-__all__ = ["Claim", "Page", "Store", "ThreadBusyError", "cursor_not_found"]
+__all__ = ["Claim", "Page", "RunEnding", "Store", "ThreadBusyError", "cursor_not_found"]
 
 T = TypeVar("T")
 
@@ -46,6 +46,15 @@ class Claim:
     @property
     def recovered(self) -> bool:
         return self.run.status == "in_progress"
+
+
+@dataclass(frozen=True)
+class RunEnding:
+    """What `Store.end_run` wrote: the run, and the steps and messages it closed."""
+
+    run: Run
+    steps: list[RunStep]
+    messages: list[Message]
 
 
 def cursor_not_found(param: str, object_id: str) -> InvalidRequestError:
@@ -102,6 +111,18 @@ class Store(Protocol):
         the run does not exist). An exception from `change` aborts without writing."""
         ...
 
+    async def end_run(
+        self,
+        run_id: str,
+        change: Callable[[Run], Run],
+        close_step: Callable[[RunStep], RunStep],
+        close_message: Callable[[Message], Message],
+    ) -> RunEnding | None:
+        """In one transaction: `change` the run (as `update_run`), then `close_step` each of
+        its in-progress steps and `close_message` each of its in-progress messages. So a
+        client never sees an ended run with open steps."""
+        ...
+
     async def claim_next_run(self, owner: str, now: float, lease_seconds: float) -> Claim | None:
         """Lease the oldest run that needs an executor: queued or cancelling with no live
         lease, or in_progress whose lease lapsed (then `recoveries` goes up by one)."""
@@ -120,6 +141,10 @@ class Store(Protocol):
         ...
 
     async def release_run(self, run_id: str, owner: str) -> None: ...
+    async def run_statuses(self, run_ids: Sequence[str]) -> dict[str, str]:
+        """The current status of each of these runs that exists."""
+        ...
+
     async def runs_to_expire(self, now: int, limit: int) -> list[Run]:
         """Active runs whose `expires_at` has passed, oldest first."""
         ...

@@ -13,7 +13,7 @@ from threadline.protocol.messages import Message
 from threadline.protocol.runs import Run, RunStep
 from threadline.protocol.threads import Thread
 from threadline.runs.states import ACTIVE
-from threadline.store.base import Claim, Page, ThreadBusyError, cursor_not_found
+from threadline.store.base import Claim, Page, RunEnding, ThreadBusyError, cursor_not_found
 
 __all__ = ["MemoryStore", "paginate"]
 
@@ -229,6 +229,20 @@ class MemoryStore:
         row.item = change(row.item)
         return row.item
 
+    async def end_run(
+        self,
+        run_id: str,
+        change: Callable[[Run], Run],
+        close_step: Callable[[RunStep], RunStep],
+        close_message: Callable[[Message], Message],
+    ) -> RunEnding | None:
+        run = await self.update_run(run_id, change)
+        if run is None:
+            return None
+        steps = _close_open(self._steps, lambda s: s.run_id == run_id, close_step)
+        messages = _close_open(self._messages, lambda m: m.run_id == run_id, close_message)
+        return RunEnding(run, steps, messages)
+
     def _claimable(self, run: Run, now: float) -> bool:
         lease = self._leases[run.id]
         if run.status in ("queued", "cancelling"):
@@ -271,6 +285,10 @@ class MemoryStore:
         lease = self._leases.get(run_id)
         if lease is not None and lease.owner == owner:
             lease.owner, lease.until = None, 0.0
+
+    async def run_statuses(self, run_ids: Sequence[str]) -> dict[str, str]:
+        found = (self._runs.get(run_id) for run_id in run_ids)
+        return {run.id: run.status for run in found if run is not None}
 
     async def runs_to_expire(self, now: int, limit: int) -> list[Run]:
         due = [
@@ -339,3 +357,26 @@ OwnedT = TypeVar("OwnedT", bound=_ThreadOwned)
 def _drop_thread(table: _Table[OwnedT], thread_id: str) -> None:
     for object_id in [k for k, r in table.rows.items() if r.item.thread_id == thread_id]:
         del table.rows[object_id]
+
+
+class _Closable(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+
+
+ClosableT = TypeVar("ClosableT", bound=_Closable)
+
+
+def _close_open(
+    table: _Table[ClosableT],
+    belongs: Callable[[ClosableT], bool],
+    close: Callable[[ClosableT], ClosableT],
+) -> list[ClosableT]:
+    closed = []
+    for row in table.rows.values():
+        if belongs(row.item) and row.item.status == "in_progress":
+            row.item = close(row.item)
+            closed.append(row.item)
+    return closed

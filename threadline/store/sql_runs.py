@@ -38,7 +38,7 @@ from threadline.protocol.messages import Message
 from threadline.protocol.runs import Run, RunStep
 from threadline.protocol.threads import Thread
 from threadline.store import schema
-from threadline.store.base import Claim, Page, ThreadBusyError
+from threadline.store.base import Claim, Page, RunEnding, ThreadBusyError
 from threadline.store.sql_base import (
     Database,
     SQLBase,
@@ -52,6 +52,7 @@ from threadline.store.sql_base import (
 __all__ = ["SQLRunStore"]
 
 W = TypeVar("W", Run, RunStep)
+C = TypeVar("C", RunStep, Message)
 
 _runs, _steps = schema.runs, schema.run_steps
 
@@ -188,6 +189,14 @@ class SQLRunStore(SQLBase):
         self._step_writes = _Writable(_steps)
         self._run_steps = select(s.data).where(s.run_id == bindparam("p_run_id")).order_by(s.seq)
         self._history = _history()
+        m = schema.messages.c
+        self._run_messages = select(m.data).where(m.run_id == bindparam("p_run_id")).order_by(m.seq)
+        self._message_write = (
+            update(schema.messages)
+            .where(m.id == bindparam("p_id"))
+            .values(data=bindparam("p_data"))
+        )
+        self._statuses = select(r.id, r.status).where(r.id.in_(bindparam("p_ids", expanding=True)))
 
     # The thread lock
     async def _lock_idle_thread(self, conn: AsyncConnection, thread_id: str) -> bool:
@@ -277,6 +286,42 @@ class SQLRunStore(SQLBase):
             await conn.execute(statements.write, values)
         return item
 
+    async def end_run(
+        self,
+        run_id: str,
+        change: Callable[[Run], Run],
+        close_step: Callable[[RunStep], RunStep],
+        close_message: Callable[[Message], Message],
+    ) -> RunEnding | None:
+        if not storable(run_id):
+            return None
+        async with self._db.write() as conn:
+            data = (await conn.execute(self._run_writes.lock, {"p_id": run_id})).scalar()
+            if data is None:
+                return None
+            run = change(Run.model_validate_json(data))
+            row = {"p_id": run_id, "p_data": run.model_dump_json(), **_run_columns(run)}
+            await conn.execute(self._run_writes.write, row)
+            steps = await self._close(conn, RunStep, self._run_steps, run_id, close_step)
+            for step in steps:
+                await conn.execute(self._step_writes.write, _data_row(step))
+            messages = await self._close(conn, Message, self._run_messages, run_id, close_message)
+            for message in messages:
+                await conn.execute(self._message_write, _data_row(message))
+        return RunEnding(run, steps, messages)
+
+    @staticmethod
+    async def _close(
+        conn: AsyncConnection,
+        model: type[C],
+        statement: Select[Any],
+        run_id: str,
+        close: Callable[[C], C],
+    ) -> list[C]:
+        rows = (await conn.execute(statement, {"p_run_id": run_id})).scalars()
+        items = [model.model_validate_json(data) for data in rows]
+        return [close(item) for item in items if item.status == "in_progress"]
+
     async def claim_next_run(self, owner: str, now: float, lease_seconds: float) -> Claim | None:
         return await self._claim(self._claim_next, owner, now, lease_seconds)
 
@@ -307,6 +352,14 @@ class SQLRunStore(SQLBase):
 
     async def release_run(self, run_id: str, owner: str) -> None:
         await self._change(self._release, p_id=run_id, p_owner=owner)
+
+    async def run_statuses(self, run_ids: Sequence[str]) -> dict[str, str]:
+        ids = [run_id for run_id in run_ids if storable(run_id)]
+        if not ids:
+            return {}
+        async with self._db.read() as conn:
+            rows = await conn.execute(self._statuses, {"p_ids": ids})
+            return {row[0]: row[1] for row in rows}
 
     async def runs_to_expire(self, now: int, limit: int) -> list[Run]:
         async with self._db.read() as conn:
@@ -353,6 +406,10 @@ class SQLRunStore(SQLBase):
             RunStep.model_validate_json(data) if is_step else Message.model_validate_json(data)
             for _, is_step, data in rows
         ]
+
+
+def _data_row(item: RunStep | Message) -> dict[str, Any]:
+    return {"p_id": item.id, "p_data": item.model_dump_json()}
 
 
 def _run_row(run: Run) -> dict[str, Any]:
