@@ -278,3 +278,24 @@ def test_node_sdk_streaming(server: Server) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "node streaming: ok" in result.stdout
+
+
+def test_builtin_tool_call_deltas_match_the_spec(http: httpx.Client, client: openai.OpenAI) -> None:
+    assistant = client.beta.assistants.create(
+        model="fake-model", tools=[{"type": "code_interpreter"}]
+    )
+    content = 'call:code_interpreter({"code": "print(6 * 7)"})'
+    body = {
+        "assistant_id": assistant.id,
+        "thread": {"messages": [{"role": "user", "content": content}]},
+    }
+    frames = parse_sse(_raw_stream(http, "threads/runs", body))
+    for event, data in frames[:-1]:
+        validate_stream_event(event, json.loads(data))
+    deltas = [json.loads(d)["delta"] for e, d in frames if e == "thread.run.step.delta"]
+    [started] = deltas[0]["step_details"]["tool_calls"]
+    assert started["type"] == "code_interpreter"
+    assert started["code_interpreter"]["input"] == "print(6 * 7)"
+    [finished] = deltas[1]["step_details"]["tool_calls"]
+    assert finished["code_interpreter"]["outputs"][0]["type"] == "logs"
+    assert frames[-2][0] == "thread.run.completed"

@@ -356,6 +356,8 @@ async def test_a_builtin_call_is_answered_and_the_loop_goes_on(harness: Harness)
         "thread.run.in_progress",
         "thread.run.step.created",
         "thread.run.step.in_progress",
+        "thread.run.step.delta",
+        "thread.run.step.delta",
         "thread.run.step.completed",
         *MESSAGE_EVENTS,
         *["thread.message.delta"] * 3,
@@ -363,6 +365,16 @@ async def test_a_builtin_call_is_answered_and_the_loop_goes_on(harness: Harness)
         "thread.run.step.completed",
         "thread.run.completed",
     ]
+    started, finished = (e.data for e in events if e.event == "thread.run.step.delta")
+    assert isinstance(started, RunStepDelta)
+    assert isinstance(finished, RunStepDelta)
+    [entry] = started.delta["step_details"]["tool_calls"]
+    assert entry["index"] == 0
+    assert entry["type"] == "code_interpreter"
+    assert entry["code_interpreter"] == {"input": "print(2 + 2)", "outputs": []}
+    [entry] = finished.delta["step_details"]["tool_calls"]
+    assert "id" not in entry
+    assert entry["code_interpreter"]["outputs"][0]["index"] == 0
     tool_step, _ = await harness.steps(run)
     [call] = tool_calls(tool_step)
     unavailable = UNAVAILABLE.format(name="code_interpreter")

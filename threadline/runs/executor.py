@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 from threadline.ids import now
 from threadline.inference import ModelClient, ModelError
@@ -22,10 +23,12 @@ from threadline.protocol.runs import (
     Run,
     RunStatus,
     RunStep,
+    StepToolCall,
     SubmitToolOutputsAction,
     ToolCallsDetails,
     Usage,
 )
+from threadline.protocol.stream import RunStepDelta
 from threadline.runs import states
 from threadline.runs.bus import Bus
 from threadline.runs.closing import end_run
@@ -33,7 +36,7 @@ from threadline.runs.events import Event, run_event, step_event
 from threadline.runs.prompt import PromptTooLarge, build_prompt
 from threadline.runs.turn import Turn
 from threadline.store.base import Claim, Store
-from threadline.tools.builtin import BuiltinTools
+from threadline.tools.builtin import BuiltinTools, outputs_delta, started_delta
 
 __all__ = ["Executor", "ExecutorConfig"]
 
@@ -233,11 +236,15 @@ class Executor:
         self, run: Run, turn: Turn, usage: Usage, flow: _Flow
     ) -> AsyncIterator[Event]:
         assert turn.tool_step is not None
-        filled = {
-            call.id: await self.tools.call(run, call)
-            for call in turn.calls.values()
-            if call.builtin
-        }
+        filled: dict[str, StepToolCall] = {}
+        for index, call in sorted(turn.calls.items()):
+            if not call.builtin:
+                continue
+            yield _step_delta(turn.tool_step.id, started_delta(index, call))
+            filled[call.id] = done_call = await self.tools.call(run, call)
+            outputs = outputs_delta(index, done_call)
+            if outputs is not None:
+                yield _step_delta(turn.tool_step.id, outputs)
         calls = [filled.get(call.id, call) for call in turn.tool_calls()]
         details = ToolCallsDetails(tool_calls=calls)
         step = turn.tool_step.model_copy(update={"step_details": details, "usage": usage})
@@ -300,6 +307,10 @@ class _Budget:
         if self.completion is not None and self.completion <= 0:
             return "max_completion_tokens"
         return None
+
+
+def _step_delta(step_id: str, entry: dict[str, Any]) -> Event:
+    return Event("thread.run.step.delta", RunStepDelta.tool_calls(step_id, [entry]))
 
 
 def _completed(step: RunStep, at: int) -> RunStep:

@@ -7,7 +7,7 @@ that the tool is unavailable, so the model can tell the user instead of failing 
 from __future__ import annotations
 
 import json
-from typing import Protocol
+from typing import Any, Protocol
 
 from threadline.protocol.runs import (
     CodeInterpreterCall,
@@ -18,7 +18,7 @@ from threadline.protocol.runs import (
     Run,
 )
 
-__all__ = ["BuiltinTools", "PendingToolCall"]
+__all__ = ["BuiltinTools", "PendingToolCall", "outputs_delta", "started_delta"]
 
 UNAVAILABLE = "The {name} tool is not available on this server."
 
@@ -38,6 +38,29 @@ def _argument(arguments: str, key: str) -> str:
     except (ValueError, AttributeError):
         return arguments
     return value if isinstance(value, str) else json.dumps(value)
+
+
+def started_delta(index: int, call: PendingToolCall) -> dict[str, Any]:
+    """The step delta that announces a built-in call before it runs."""
+    entry: dict[str, Any] = {"index": index, "id": call.id, "type": call.name}
+    if call.name == "code_interpreter":
+        entry["code_interpreter"] = {"input": _argument(call.arguments, "code"), "outputs": []}
+    else:
+        entry["file_search"] = {}
+    return entry
+
+
+def outputs_delta(
+    index: int, call: CodeInterpreterToolCall | FileSearchToolCall
+) -> dict[str, Any] | None:
+    """The step delta that carries a finished code_interpreter call's outputs."""
+    if not isinstance(call, CodeInterpreterToolCall):
+        return None
+    outputs = [
+        {"index": i, **output.model_dump(mode="json")}
+        for i, output in enumerate(call.code_interpreter.outputs)
+    ]
+    return {"index": index, "type": call.type, "code_interpreter": {"outputs": outputs}}
 
 
 class BuiltinTools:
