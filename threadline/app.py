@@ -54,7 +54,7 @@ def create_app(
         app.state.services = Services.over(
             active, engine.bus, settings.run_expiry_seconds, engine.poll_interval
         )
-        await engine.worker.start(claim=settings.embedded_worker)
+        await engine.start(claim=settings.embedded_worker)
         try:
             yield
         finally:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from threadline.config import Settings
 from threadline.inference import ModelClient, OpenAIModelClient
+from threadline.runs import tokens
 from threadline.runs.bus import LocalBus
 from threadline.runs.events import Event
 from threadline.runs.executor import Executor, ExecutorConfig
@@ -56,6 +58,12 @@ class Engine:
     def poll_interval(self) -> float | None:
         """How often a waiting request re-reads a run, when other processes may change it."""
         return self.worker.config.poll_interval if self.distributed else None
+
+    async def start(self, claim: bool) -> None:
+        """Start the worker (claiming queued runs when `claim`), after loading what the
+        first run would otherwise wait for."""
+        await asyncio.to_thread(tokens.preload)
+        await self.worker.start(claim=claim)
 
     async def close(self) -> None:
         await self.worker.stop()

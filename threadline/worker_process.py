@@ -24,7 +24,7 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    await engine.worker.start()
+    await engine.start(claim=True)
     logger.info("worker %s is executing runs", engine.worker.owner)
     try:
         await stopping.wait()

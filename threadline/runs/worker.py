@@ -89,6 +89,9 @@ class Worker:
             try:
                 async for event in self.execute(claim):
                     sink(event)
+                    # Let the response write it now: a burst of buffered model chunks
+                    # would otherwise all be processed before the first is sent.
+                    await asyncio.sleep(0)
             except Exception:
                 logger.exception("streaming run %s broke off", claim.run.id)
                 sink(STREAM_BROKE)

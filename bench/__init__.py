@@ -1,0 +1,1 @@
+"""Benchmarks: Threadline against the model floor. Run `python -m bench`."""
