@@ -266,3 +266,12 @@ async def test_set_parameters_reach_the_wire(
     assert (body["temperature"], body["top_p"]) == (0.5, 0.9)
     assert body["response_format"] == {"type": "json_object"}
     assert body["max_completion_tokens"] == 64
+
+
+async def test_chunks_from_a_less_strict_upstream_are_still_read(
+    connect: Callable[[Handler], OpenAIModelClient],
+) -> None:
+    """Some servers leave out `created`, `model` or `object`; the chunk is built anyway."""
+    sparse = {"id": "x", "choices": [{"index": 0, "delta": {"content": "Hi"}}]}
+    [only] = await collect(connect(Upstream(streaming(sparse))))
+    assert only.choices[0].delta.content == "Hi"
