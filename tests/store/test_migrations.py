@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import URL, text
+from sqlalchemy import URL, create_engine, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from threadline.protocol.common import ListQuery
 from threadline.store import open_store
@@ -28,21 +28,24 @@ from threadline.store.sqlite import sqlite_path
 from .conftest import POSTGRES_ENV, create_database, drop_database
 from .test_contract import assistant
 
+T = TypeVar("T")
 
-def _engine_url(url: str) -> URL:
+
+async def _on(url: str, work: Callable[[Connection], T]) -> T:
+    """`work` on a connection of its own to the database a URL names."""
     if is_postgres_url(url):
-        return asyncpg_url(url)
-    return URL.create("sqlite+aiosqlite", database=str(sqlite_path(url)))
-
-
-@asynccontextmanager
-async def _connect(url: str) -> AsyncIterator[AsyncConnection]:
-    engine = create_async_engine(_engine_url(url))
+        engine = create_async_engine(asyncpg_url(url))
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(work)
+        finally:
+            await engine.dispose()
+    sqlite = create_engine(URL.create("sqlite+pysqlite", database=str(sqlite_path(url))))
     try:
-        async with engine.connect() as conn:
-            yield conn
+        with sqlite.connect() as conn:
+            return work(conn)
     finally:
-        await engine.dispose()
+        sqlite.dispose()
 
 
 def _diffs(connection: Connection) -> list[Any]:
@@ -55,8 +58,7 @@ def _current(connection: Connection) -> str | None:
 
 async def _inspect(url: str) -> tuple[list[Any], str | None]:
     """The differences from `schema.metadata`, and the revision the database is at."""
-    async with _connect(url) as conn:
-        return await conn.run_sync(_diffs), await conn.run_sync(_current)
+    return await _on(url, lambda conn: (_diffs(conn), _current(conn)))
 
 
 def _head() -> str | None:
@@ -97,24 +99,30 @@ async def _built_from_metadata(like: str, tmp_path: Path) -> AsyncIterator[str]:
         url = str(tmp_path / "built" / "threadline.db")
         sqlite_path(url).parent.mkdir()
     try:
-        async with _connect(url) as conn:
-            await conn.run_sync(metadata.create_all)
-            await conn.commit()
+        await _on(url, _create_all)
         yield url
     finally:
         if is_postgres_url(like):
             await drop_database(server, url)
 
 
+def _create_all(conn: Connection) -> None:
+    metadata.create_all(conn)
+    conn.commit()
+
+
+def _indexes(conn: Connection) -> dict[str, str]:
+    if conn.dialect.name == "postgresql":
+        query = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+    else:
+        query = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+    rows = conn.execute(text(query))
+    return {name: definition for name, definition in rows if name != "alembic_version_pkc"}
+
+
 async def _index_definitions(url: str) -> dict[str, str]:
     """Each index's definition as the database itself reports it."""
-    async with _connect(url) as conn:
-        if conn.dialect.name == "postgresql":
-            query = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
-        else:
-            query = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-        rows = await conn.execute(text(query))
-        return {name: definition for name, definition in rows if name != "alembic_version_pkc"}
+    return await _on(url, _indexes)
 
 
 async def test_migrated_indexes_match_metadata(fresh_sql_url: str, tmp_path: Path) -> None:
@@ -136,5 +144,5 @@ async def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/nested/dir/x.db"
     store = await open_store(url)
     await store.close()
-    async with _connect(url) as conn:
-        assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+    mode = await _on(url, lambda conn: conn.execute(text("PRAGMA journal_mode")).scalar())
+    assert mode == "wal"

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
@@ -86,7 +87,7 @@ async def test_the_index_holds_the_lock_on_its_own(
     store = await open_store(sql_url)
     assert isinstance(store, SQLStore)
 
-    async def overlook(conn: AsyncConnection, thread_id: str) -> bool:
+    def overlook(conn: Connection, thread_id: str) -> bool:
         return True
 
     try:

@@ -108,7 +108,9 @@ class Store(Protocol):
     async def list_runs(self, thread_id: str, query: ListQuery) -> Page[Run]: ...
     async def update_run(self, run_id: str, change: Callable[[Run], Run]) -> Run | None:
         """Apply `change` to the current run and store its result atomically (None when
-        the run does not exist). An exception from `change` aborts without writing."""
+        the run does not exist). An exception from `change` aborts without writing.
+        `change` (like every callback given to the store) may run on a database thread,
+        inside the transaction: keep it quick, and away from the event loop's objects."""
         ...
 
     async def end_run(

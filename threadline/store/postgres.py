@@ -1,15 +1,18 @@
-"""PostgreSQL engine: an asyncpg connection pool; migrations under an advisory lock."""
+"""PostgreSQL: an asyncpg connection pool; each store call's work runs on one connection
+through `run_sync`; migrations under an advisory lock."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlalchemy import URL, make_url, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
 __all__ = ["PostgresDatabase", "asyncpg_url", "is_postgres_url"]
+
+T = TypeVar("T")
 
 POOL_SIZE = 10
 MAX_OVERFLOW = 10
@@ -50,19 +53,17 @@ class PostgresDatabase:
         # Under READ COMMITTED a transaction adds nothing to reads: skip BEGIN and COMMIT.
         self._reader = self._engine.execution_options(isolation_level="AUTOCOMMIT")
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    async def read(self, work: Callable[[Connection], T]) -> T:
         async with self._reader.connect() as conn:
-            yield conn
+            return await conn.run_sync(work)
 
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self, work: Callable[[Connection], T]) -> T:
         async with self._engine.begin() as conn:
-            yield conn
+            return await conn.run_sync(work)
 
-    def write_one(self) -> AbstractAsyncContextManager[AsyncConnection]:
+    async def write_one(self, work: Callable[[Connection], T]) -> T:
         # One statement is its own transaction: autocommit spares BEGIN and COMMIT.
-        return self.read()
+        return await self.read(work)
 
     async def run_migrations(self, upgrade: Callable[[Connection], None]) -> None:
         # Processes starting together queue here; each then sees the others' work.

@@ -108,12 +108,12 @@ class SQLStore(SQLRunStore):
 
     # Threads
     async def insert_thread(self, thread: Thread, messages: Sequence[Message] = ()) -> None:
-        async with self._db.write() as conn:
-            await conn.execute(
-                self._threads.insert, object_row(thread, thread.id, thread.created_at)
-            )
+        def work(conn: Connection) -> None:
+            conn.execute(self._threads.insert, object_row(thread, thread.id, thread.created_at))
             if messages:
-                await conn.execute(self._insert_message, [message_row(m) for m in messages])
+                conn.execute(self._insert_message, [message_row(m) for m in messages])
+
+        await self._db.write(work)
 
     async def get_thread(self, thread_id: str) -> Thread | None:
         return await self._get(Thread, self._threads.get, p_id=thread_id)
@@ -128,12 +128,13 @@ class SQLStore(SQLRunStore):
     async def insert_message(self, message: Message) -> bool:
         if message.run_id is None:
             return await self._insert_idle_message(message)
+        row = message_row(message)
         try:
-            async with self._db.write_one() as conn:
-                result = await conn.execute(self._insert_message, message_row(message))
+            return await self._db.write_one(
+                lambda conn: conn.execute(self._insert_message, row).rowcount > 0
+            )
         except IntegrityError:  # PostgreSQL: the thread was deleted meanwhile
             return False
-        return result.rowcount > 0
 
     async def get_message(self, thread_id: str, message_id: str) -> Message | None:
         return await self._get(Message, self._get_message, p_id=message_id, p_thread_id=thread_id)

@@ -1,10 +1,13 @@
 """What every part of the SQL store shares: the `Database` an engine setup provides, the
-statements each table has, pagination by `seq`, and one-transaction helpers."""
+statements each table has, pagination by `seq`, and one-transaction helpers.
+
+Each store call's database work is one synchronous function over a SQLAlchemy
+`Connection`, handed whole to the `Database`: SQLite runs it on a thread of its own,
+PostgreSQL on an asyncpg connection through `run_sync`. So a call costs one hop."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
@@ -28,7 +31,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from threadline.protocol.common import ListQuery
 from threadline.protocol.messages import Message
@@ -47,20 +49,29 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 class Database(Protocol):
-    """What the store needs from an engine setup (`sqlite.py`, `postgres.py`)."""
+    """What the store needs from an engine setup (`sqlite.py`, `postgres.py`): each
+    method runs `work` on a connection of its own and returns what `work` returns, or
+    raises what it raises."""
 
     @property
     def computes_seq(self) -> bool:
         """True when inserts compute `seq` themselves (SQLite has no sequences)."""
         ...
 
-    def read(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
-    def write(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
-    def write_one(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        """A connection for one write statement, which commits by itself."""
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        """Reads only, each statement seeing the last committed state."""
+        ...
+
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        """One transaction: committed when `work` returns, rolled back when it raises."""
+        ...
+
+    async def write_one(self, work: Callable[[Connection], T]) -> T:
+        """One write statement, which commits by itself."""
         ...
 
     async def run_migrations(self, upgrade: Callable[[Connection], None]) -> None: ...
@@ -168,8 +179,8 @@ def _page(model: type[M], rows: Sequence[str], query: ListQuery) -> Page[M]:
     return Page(items, len(rows) > query.limit)
 
 
-async def _check_cursors(
-    conn: AsyncConnection,
+def _check_cursors(
+    conn: Connection,
     table: Table,
     scope: Sequence[ColumnElement[bool]],
     query: ListQuery,
@@ -178,8 +189,21 @@ async def _check_cursors(
         if object_id is None:
             continue
         statement = _cursor_seq(table, scope, object_id)
-        if (await conn.execute(statement)).first() is None:
+        if conn.execute(statement).first() is None:
             raise cursor_not_found(param, object_id)
+
+
+def _page_rows(
+    conn: Connection,
+    table: Table,
+    scope: Sequence[ColumnElement[bool]],
+    cursor_scope: Sequence[ColumnElement[bool]],
+    query: ListQuery,
+) -> Sequence[str]:
+    rows = conn.execute(_page_query(table, scope, cursor_scope, query)).scalars().all()
+    if not rows:  # an unknown cursor selects nothing: say which one it was
+        _check_cursors(conn, table, cursor_scope, query)
+    return rows
 
 
 class SQLBase:
@@ -195,21 +219,20 @@ class SQLBase:
         await self._db.close()
 
     async def _insert(self, statement: Insert, row: dict[str, Any]) -> None:
-        async with self._db.write_one() as conn:
-            await conn.execute(statement, row)
+        await self._db.write_one(lambda conn: _execute(conn, statement, row))
 
     async def _get(self, model: type[M], statement: Select[Any], **params: str) -> M | None:
         if not storable(*params.values()):
             return None
-        async with self._db.read() as conn:
-            data = (await conn.execute(statement, params)).scalar_one_or_none()
+        data = await self._db.read(
+            lambda conn: conn.execute(statement, params).scalar_one_or_none()
+        )
         return None if data is None else model.model_validate_json(data)
 
     async def _change(self, statement: Update | Delete, **params: Any) -> bool:
         if not storable(*(v for v in params.values() if isinstance(v, str))):
             return False
-        async with self._db.write_one() as conn:
-            return (await conn.execute(statement, params)).rowcount > 0
+        return await self._db.write_one(lambda conn: conn.execute(statement, params).rowcount > 0)
 
     async def _list(
         self,
@@ -219,9 +242,9 @@ class SQLBase:
         scope: Sequence[ColumnElement[bool]] = (),
         cursor_scope: Sequence[ColumnElement[bool]] = (),
     ) -> Page[M]:
-        statement = _page_query(table, scope, cursor_scope, query)
-        async with self._db.read() as conn:
-            rows = (await conn.execute(statement)).scalars().all()
-            if not rows:  # an unknown cursor selects nothing: say which one it was
-                await _check_cursors(conn, table, cursor_scope, query)
+        rows = await self._db.read(lambda conn: _page_rows(conn, table, scope, cursor_scope, query))
         return _page(model, rows, query)
+
+
+def _execute(conn: Connection, statement: Insert, params: Any) -> None:
+    conn.execute(statement, params)

@@ -1,25 +1,30 @@
-"""SQLite engines: one writer behind a lock with `BEGIN IMMEDIATE`, pooled readers, WAL."""
+"""SQLite: the stdlib `sqlite3` driver on threads of its own, so that each store call is
+one hop from the event loop. One writer thread holds the only connection that writes
+(each write one `BEGIN IMMEDIATE` transaction, so writes queue in order); a few reader
+threads each hold a connection in autocommit, which sees the last committed state (WAL).
+"""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import URL, event, make_url
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine, create_engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
-from sqlalchemy.util import await_only
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool
+
+from threadline.store.sqlite_threads import Threads
 
 __all__ = ["SQLiteDatabase", "sqlite_path"]
 
+T = TypeVar("T")
+
 BUSY_TIMEOUT_MS = 10_000
-READ_POOL_SIZE = 4
+READER_THREADS = 2
 WAL_ATTEMPTS = 100
 WAL_RETRY_SECONDS = 0.05
 
@@ -35,69 +40,78 @@ def sqlite_path(url: str) -> Path:
 
 
 class SQLiteDatabase:
-    """All writes go through one connection, one transaction at a time; reads use a
-    separate pool and see the last committed state (WAL)."""
+    """All writes go through one connection on one thread, one transaction at a time;
+    reads go to a few threads with connections of their own."""
 
     computes_seq = True
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        url = URL.create("sqlite+aiosqlite", database=str(path))
-        # write() always ends its transaction, so the pool need not roll back on return.
-        self._writer = _engine(url, pool_size=1, pool_reset_on_return=None)
-        # Reads are single statements: autocommit spares the BEGIN/COMMIT/ROLLBACK.
-        self._reader = _engine(
-            url,
-            pool_size=READ_POOL_SIZE,
-            isolation_level="AUTOCOMMIT",
-            skip_autocommit_rollback=True,
-        )
-        event.listen(self._writer.sync_engine, "begin", _begin_immediate)
-        self._write_lock = asyncio.Lock()
+        url = URL.create("sqlite+pysqlite", database=str(path))
+        writer = _engine(url)
+        event.listen(writer, "begin", _begin_immediate)
+        # Reads need no transaction: autocommit spares the BEGIN/COMMIT/ROLLBACK.
+        reader = _engine(url, isolation_level="AUTOCOMMIT", skip_autocommit_rollback=True)
+        self._writer = Threads(writer, 1, "threadline-sqlite-writer")
+        self._readers = Threads(reader, READER_THREADS, "threadline-sqlite-reader")
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._reader.connect() as conn:
-            yield conn
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        return await self._readers.run(lambda conn: _autocommit(conn, work))
 
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._write_lock, self._writer.begin() as conn:
-            yield conn
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        return await self._writer.run(lambda conn: _transaction(conn, work))
 
-    def write_one(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        return self.write()  # the single writer's transaction serialises it
+    async def write_one(self, work: Callable[[Connection], T]) -> T:
+        return await self.write(work)  # the single writer's transaction serialises it
 
     async def run_migrations(self, upgrade: Callable[[Connection], None]) -> None:
-        await self._use_wal()
+        await self._writer.run(_use_wal)
         # BEGIN IMMEDIATE also serialises processes that open the same file at once.
-        async with self.write() as conn:
-            await conn.run_sync(upgrade)
-
-    async def _use_wal(self) -> None:
-        """Switch the file to WAL (it stays so). The switch needs the file to itself, and
-        SQLite refuses it at once, without waiting, when that could deadlock with another
-        process's write: so try again for a while."""
-        for _ in range(WAL_ATTEMPTS - 1):
-            try:
-                return await self._set_wal()
-            except OperationalError:
-                await asyncio.sleep(WAL_RETRY_SECONDS)
-        await self._set_wal()
-
-    async def _set_wal(self) -> None:
-        async with self._reader.connect() as conn:  # autocommit: outside any transaction
-            await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        await self.write(upgrade)
 
     async def close(self) -> None:
-        await self._writer.dispose()
-        await self._reader.dispose()
+        await self._writer.close()
+        await self._readers.close()
 
 
-def _engine(url: URL, *, pool_size: int, **options: Any) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, **options)
+def _transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
+    """`work` in one transaction: committed when it returns, rolled back when it raises."""
+    with conn.begin():
+        return work(conn)
 
-    @event.listens_for(engine.sync_engine, "connect")
+
+def _autocommit(conn: Connection, work: Callable[[Connection], T]) -> T:
+    try:
+        return work(conn)
+    finally:
+        conn.rollback()  # ends SQLAlchemy's bookkeeping only: there is no transaction
+
+
+def _driver(conn: Connection) -> sqlite3.Connection:
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    return driver
+
+
+def _use_wal(conn: Connection) -> None:
+    """Switch the file to WAL (it stays so). The switch needs the file to itself, and
+    SQLite refuses it at once, without waiting, when that could deadlock with another
+    process's write: so try again for a while. Outside any transaction, as it must be."""
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            _driver(conn).execute("PRAGMA journal_mode=WAL").close()
+            return
+        except sqlite3.OperationalError:
+            if attempt == WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(WAL_RETRY_SECONDS)
+
+
+def _engine(url: URL, **options: Any) -> Engine:
+    # No pool: each database thread opens one connection and keeps it till it ends.
+    engine = create_engine(url, poolclass=NullPool, **options)
+
+    @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         # Take BEGIN away from the sqlite3 module: the writer's "begin" hook issues it.
         dbapi_connection.isolation_level = None
@@ -115,9 +129,5 @@ def _engine(url: URL, *, pool_size: int, **options: Any) -> AsyncEngine:
 
 def _begin_immediate(conn: Connection) -> None:
     # Take the write lock up front: a transaction that reads first and then writes can
-    # fail with SQLITE_BUSY_SNAPSHOT when another process wrote meanwhile. Sent straight
-    # to aiosqlite (SQLAlchemy's documented way to await a driver method in an event):
-    # one trip to its thread instead of three through a SQLAlchemy cursor.
-    driver_connection = conn.connection.driver_connection
-    assert driver_connection is not None
-    await_only(driver_connection.execute("BEGIN IMMEDIATE"))
+    # fail with SQLITE_BUSY_SNAPSHOT when another process wrote meanwhile.
+    _driver(conn).execute("BEGIN IMMEDIATE").close()
