@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import os
 import string
 import time
 
@@ -12,8 +12,13 @@ _ALPHABET = string.ascii_letters + string.digits
 
 
 def new_id(prefix: str) -> str:
-    """`prefix` + `_` + 24 random base62 characters, e.g. `asst_1a2B...`."""
-    return prefix + "_" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+    """`prefix` + `_` + 24 random base62 characters, e.g. `asst_1a2B...` (143 bits)."""
+    number = int.from_bytes(os.urandom(18))
+    chars = []
+    for _ in range(24):
+        number, digit = divmod(number, 62)
+        chars.append(_ALPHABET[digit])
+    return prefix + "_" + "".join(chars)
 
 
 def now() -> int:

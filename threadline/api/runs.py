@@ -22,6 +22,7 @@ from threadline.protocol.runs import (
 from threadline.runs.events import Event, run_event
 from threadline.runs.stream import open_stream
 from threadline.services.steps import RESULT_CONTENT
+from threadline.store.base import Lease
 
 __all__ = ["routes"]
 
@@ -48,10 +49,22 @@ def _include(request: Request) -> frozenset[str]:
     return values
 
 
-async def _stream(request: Request, run: Run, prelude: list[Event]) -> Response:
-    """Execute the run in this process and answer with its events as SSE."""
+def _engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
-    stream = await open_stream(engine.worker, run, prelude, engine.keepalive_seconds)
+    return engine
+
+
+def _lease(request: Request, stream: bool | None) -> Lease | None:
+    """For a streamed run: store it claimed by this process, which executes it itself."""
+    return _engine(request).worker.lease() if stream else None
+
+
+async def _stream(
+    request: Request, run: Run, prelude: list[Event], leased: bool = True
+) -> Response:
+    """Execute the run in this process and answer with its events as SSE."""
+    engine = _engine(request)
+    stream = await open_stream(engine.worker, run, prelude, engine.keepalive_seconds, leased)
     return sse_response(stream.events())
 
 
@@ -63,7 +76,7 @@ async def create(request: Request) -> Response:
     _include(request)
     body = await parse_body(request, CreateRunRequest)
     thread_id = path_param(request, "thread_id")
-    run = await services(request).runs.create(thread_id, body)
+    run = await services(request).runs.create(thread_id, body, _lease(request, body.stream))
     if body.stream:
         return await _stream(request, run, _created(run))
     return json_response(run)
@@ -71,7 +84,8 @@ async def create(request: Request) -> Response:
 
 async def create_thread_and_run(request: Request) -> Response:
     body = await parse_body(request, CreateThreadAndRunRequest)
-    run = await services(request).runs.create_thread_and_run(body)
+    lease = _lease(request, body.stream)
+    run = await services(request).runs.create_thread_and_run(body, lease)
     if body.stream:
         thread = await services(request).threads.get(run.thread_id)
         return await _stream(request, run, [Event("thread.created", thread), *_created(run)])
@@ -108,7 +122,7 @@ async def submit_tool_outputs(request: Request) -> Response:
     body = await parse_body(request, SubmitToolOutputsRequest)
     run = await services(request).runs.submit_tool_outputs(*_ids(request), body)
     if body.stream:
-        return await _stream(request, run, [run_event(run)])
+        return await _stream(request, run, [run_event(run)], leased=False)
     return json_response(run)
 
 

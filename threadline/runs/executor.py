@@ -6,6 +6,7 @@ that was cancelled or expired meanwhile stops the executor at its next write."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 
 from threadline.ids import now
 from threadline.inference import ModelClient, ModelError
+from threadline.protocol.messages import Message
 from threadline.protocol.runs import (
     FunctionCallSpec,
     IncompleteDetails,
@@ -92,13 +94,19 @@ class Executor:
             await self._discard_partial(run)
         if self.model is None:
             raise ModelError("server_error", NO_MODEL)
+        # A run never started has no steps yet: nothing to read back before the first call.
+        fresh = run.status == "queued" and run.started_at is None
+        history = None
         if run.status == "queued":
-            started = await self._move(run.id, "in_progress")
+            # The thread is read while the status is written: both precede the model call.
+            started, history = await asyncio.gather(
+                self._move(run.id, "in_progress"), self.store.thread_history(run.thread_id)
+            )
             if started is None:
                 return
             run = started
             yield run_event(run)
-        async for event in self._loop(run, self.model):
+        async for event in self._loop(run, self.model, fresh, history):
             yield event
 
     async def _move(self, run_id: str, to: RunStatus, **changes: object) -> Run | None:
@@ -125,31 +133,41 @@ class Executor:
                 await self.store.delete_message(run.thread_id, details.message_creation.message_id)
             await self.store.delete_step(step.id)
 
-    async def _loop(self, run: Run, model: ModelClient) -> AsyncIterator[Event]:
-        async for event in self._complete_answered_steps(run):
+    async def _loop(
+        self,
+        run: Run,
+        model: ModelClient,
+        fresh: bool,
+        history: list[Message | RunStep] | None,
+    ) -> AsyncIterator[Event]:
+        steps = [] if fresh else await self.store.run_steps(run.id)
+        async for event in self._complete_answered_steps(steps):
             yield event
         # Each earlier model call that let the run go on left one tool_calls step: the bound
         # holds over the whole run, rounds of submitted tool outputs included.
-        steps = await self.store.run_steps(run.id)
         made = sum(1 for step in steps if step.type == "tool_calls")
+        first_call, current = not steps, run
         for _ in range(self.config.max_model_calls - made):
-            current = await self._check(run)
-            if current is None:
-                async for event in self._stop(run):
-                    yield event
-                return
+            if not (first_call and fresh):
+                checked = await self._check(run)
+                if checked is None:
+                    async for event in self._stop(run):
+                        yield event
+                    return
+                current = checked
             flow = _Flow()
-            async for event in self._turn(current, model, flow):
+            async for event in self._turn(current, model, flow, first_call, history):
                 yield event
             if not flow.again:
                 return
+            first_call, history = False, None
         message = f"The run made {self.config.max_model_calls} model calls without finishing."
         raise ModelError("server_error", message)
 
-    async def _complete_answered_steps(self, run: Run) -> AsyncIterator[Event]:
+    async def _complete_answered_steps(self, steps: list[RunStep]) -> AsyncIterator[Event]:
         """Complete the tool_calls step whose outputs were submitted."""
         at = now()
-        for step in await self.store.run_steps(run.id):
+        for step in steps:
             if step.status == "in_progress" and step.step_details.type == "tool_calls":
                 done = await self.store.update_step(step.id, partial(_completed, at=at))
                 if done is not None:
@@ -167,20 +185,27 @@ class Executor:
             for event in await end_run(self.store, run.id, "cancelled"):
                 yield event
 
-    async def _turn(self, run: Run, model: ModelClient, flow: _Flow) -> AsyncIterator[Event]:
-        steps = await self.store.run_steps(run.id)
+    async def _turn(
+        self,
+        run: Run,
+        model: ModelClient,
+        flow: _Flow,
+        first_call: bool,
+        history: list[Message | RunStep] | None,
+    ) -> AsyncIterator[Event]:
         used = run.usage or Usage()
         budget = _Budget(run, used)
         if budget.exhausted is not None:
             async for event in self._incomplete(run.id, budget.exhausted):
                 yield event
             return
-        history = await self.store.thread_history(run.thread_id)
+        if history is None:
+            history = await self.store.thread_history(run.thread_id)
         try:
             prompt = build_prompt(
                 run,
                 history,
-                first_call=not steps,
+                first_call=first_call,
                 prompt_budget=budget.prompt,
                 completion_budget=budget.completion,
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,12 +53,17 @@ FILE_SEARCH_DESCRIPTION = (
 )
 
 
-@dataclass(frozen=True)
 class Prompt:
-    """A request ready for the model, and its estimated prompt tokens."""
+    """A request ready for the model, and its estimated prompt tokens: counted only when
+    asked for (budgets, or an upstream that reports no usage), off the time to first token."""
 
-    request: ChatRequest
-    estimated_tokens: int
+    def __init__(self, request: ChatRequest, estimate: Callable[[], int]) -> None:
+        self.request = request
+        self._estimate = estimate
+
+    @functools.cached_property
+    def estimated_tokens(self) -> int:
+        return self._estimate()
 
 
 class PromptTooLarge(Exception):  # noqa: N818 -- the name the executor and docs use
@@ -101,8 +106,12 @@ def build_prompt(
     system = [{"role": "system", "content": run.instructions}] if run.instructions else []
     tools = [_tool_schema(tool) for tool in run.tools]
     blocks = _last_messages([b for item in history if (b := _block(item))], run.truncation_strategy)
-    fixed = sum(count_message(message) for message in system) + REPLY_PRIMING + count_tools(tools)
-    blocks = _fit(blocks, fixed, prompt_budget)
+
+    def fixed() -> int:
+        return sum(count_message(m) for m in system) + REPLY_PRIMING + count_tools(tools)
+
+    if prompt_budget is not None:
+        blocks = _fit(blocks, fixed(), prompt_budget)
     messages = system + [message for block in blocks for message in block.messages]
     request = ChatRequest(
         model=run.model,
@@ -115,7 +124,7 @@ def build_prompt(
         response_format=_response_format(run),
         max_completion_tokens=completion_budget,
     )
-    return Prompt(request=request, estimated_tokens=fixed + sum(b.tokens for b in blocks))
+    return Prompt(request, lambda: fixed() + sum(b.tokens for b in blocks))
 
 
 # History items
@@ -219,11 +228,11 @@ def _last_messages(blocks: list[_Block], strategy: TruncationStrategy | None) ->
     return blocks[starts[-strategy.last_messages] :]
 
 
-def _fit(blocks: list[_Block], fixed: int, budget: int | None) -> list[_Block]:
+def _fit(blocks: list[_Block], fixed: int, budget: int) -> list[_Block]:
     """Drops blocks from the middle until the prompt fits: the first message and the most
     recent blocks stay, the last block always."""
     costs = [block.tokens for block in blocks]
-    if budget is None or fixed + sum(costs) <= budget:
+    if fixed + sum(costs) <= budget:
         return blocks
     used = fixed + (costs[-1] if blocks else 0)
     if not blocks or used > budget:

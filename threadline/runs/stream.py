@@ -16,6 +16,7 @@ from threadline.protocol.runs import Run
 from threadline.runs.events import Event
 from threadline.runs.follow import follow
 from threadline.runs.worker import Worker
+from threadline.store.base import Claim
 
 __all__ = ["RunStream", "open_stream"]
 
@@ -71,14 +72,18 @@ async def open_stream(
     run: Run,
     prelude: Sequence[Event] = (),
     keepalive_seconds: float = KEEPALIVE_SECONDS,
+    leased: bool = False,
 ) -> RunStream:
-    """Start executing (or following) `run` and return the stream of its events."""
+    """Start executing (or following) `run` and return the stream of its events. A
+    `leased` run was stored already claimed by this worker (`Worker.lease`)."""
     stream = RunStream(keepalive_seconds)
     for event in prelude:
         stream.put(event)
-    claim = await worker.store.claim_run(
-        run.id, worker.owner, time.time(), worker.config.lease_seconds
-    )
+    claim: Claim | None = Claim(run, 0)
+    if not leased:
+        claim = await worker.store.claim_run(
+            run.id, worker.owner, time.time(), worker.config.lease_seconds
+        )
     if claim is not None:
         worker.spawn(claim, stream.put, stream.finish)
     else:

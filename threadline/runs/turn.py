@@ -143,14 +143,21 @@ class Turn:
                 self.finish_reason = choice.finish_reason
 
     async def _text(self, piece: str) -> AsyncIterator[Event]:
-        if self.message is None:
-            for event in await self._open_message():
+        opening = self.message is None
+        if opening:
+            for event in self._new_message():
                 yield event
         assert self.message is not None
         self.text.append(piece)
         yield Event("thread.message.delta", MessageDelta.text(self.message.id, piece))
+        if opening:
+            # Stored after the first delta went out: the store's latency stays off the
+            # time to first token; nothing else writes the message before this returns.
+            assert self.message_step is not None
+            await self.store.insert_step(self.message_step)
+            await self.store.insert_message(self.message)
 
-    async def _open_message(self) -> list[Event]:
+    def _new_message(self) -> list[Event]:
         run, at = self.run, now()
         self.message = Message(
             id=new_id("msg"),
@@ -168,8 +175,6 @@ class Turn:
             message_creation=MessageCreation(message_id=self.message.id)
         )
         self.message_step = self._new_step("message_creation", details, at)
-        await self.store.insert_step(self.message_step)
-        await self.store.insert_message(self.message)
         return [
             step_event(self.message_step, "created"),
             step_event(self.message_step, "in_progress"),

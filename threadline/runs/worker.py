@@ -22,7 +22,7 @@ from threadline.runs.bus import Bus
 from threadline.runs.closing import end_run
 from threadline.runs.events import Event
 from threadline.runs.executor import Executor
-from threadline.store.base import Claim, Store
+from threadline.store.base import Claim, Lease, Store
 
 __all__ = ["Worker", "WorkerConfig"]
 
@@ -80,6 +80,10 @@ class Worker:
                 asyncio.create_task(self._claim_loop(), name="threadline-claim"),
                 asyncio.create_task(self._sweep_loop(), name="threadline-sweep"),
             ]
+
+    def lease(self) -> Lease:
+        """A lease on a run for this worker, from now."""
+        return Lease(self.owner, time.time() + self.config.lease_seconds)
 
     def spawn(self, claim: Claim, sink: Callable[[Event], None], done: Callable[[], None]) -> None:
         """Execute a run this process claimed for a stream, in a task of its own (outside

@@ -26,7 +26,7 @@ from threadline.runs.bus import Bus
 from threadline.services.messages import build_message
 from threadline.services.resources import list_page, tool_resources_from
 from threadline.services.tool_outputs import apply_outputs, check_outputs, pending_step
-from threadline.store.base import Store, ThreadBusyError
+from threadline.store.base import Lease, Store, ThreadBusyError
 
 __all__ = ["RunService"]
 
@@ -94,31 +94,33 @@ class RunService:
         run: Run,
         messages: Sequence[Message] = (),
         thread: Thread | None = None,
-        wake: bool = True,
+        lease: Lease | None = None,
     ) -> Run:
-        """Store the run; `wake` tells the workers (a streamed run is executed by the
-        process that streams it instead)."""
+        """Store the run and tell the workers, or with `lease` store it claimed by the
+        process that will stream it and execute it itself."""
         try:
-            inserted = await self.store.insert_run(run, messages, thread)
+            inserted = await self.store.insert_run(run, messages, thread, lease)
         except ThreadBusyError as error:
             raise thread_busy(error) from None
         if not inserted:
             raise NotFoundError.for_object("thread", run.thread_id)
-        if wake:
+        if lease is None:
             self.bus.work_available()
         return run
 
-    async def create(self, thread_id: str, request: CreateRunRequest) -> Run:
+    async def create(
+        self, thread_id: str, request: CreateRunRequest, lease: Lease | None = None
+    ) -> Run:
         assistant = await self._assistant(request.assistant_id)
-        if await self.store.get_thread(thread_id) is None:
-            raise NotFoundError.for_object("thread", thread_id)
-        run = self._new_run(thread_id, assistant, request)
+        run = self._new_run(thread_id, assistant, request)  # a missing thread: see _insert
         messages = [
             build_message(thread_id, m, run.created_at) for m in request.additional_messages or []
         ]
-        return await self._insert(run, messages, wake=not request.stream)
+        return await self._insert(run, messages, lease=lease)
 
-    async def create_thread_and_run(self, request: CreateThreadAndRunRequest) -> Run:
+    async def create_thread_and_run(
+        self, request: CreateThreadAndRunRequest, lease: Lease | None = None
+    ) -> Run:
         assistant = await self._assistant(request.assistant_id)
         spec = request.thread
         resources = tool_resources_from(spec.tool_resources if spec else None)
@@ -137,7 +139,7 @@ class RunService:
             for m in (spec.messages or [] if spec else [])
         ]
         run = self._new_run(thread.id, assistant, request)
-        return await self._insert(run, messages, thread, wake=not request.stream)
+        return await self._insert(run, messages, thread, lease)
 
     async def get(self, thread_id: str, run_id: str) -> Run:
         run = await self.store.get_run(thread_id, run_id)

@@ -13,7 +13,7 @@ from threadline.protocol.messages import Message
 from threadline.protocol.runs import Run, RunStep
 from threadline.protocol.threads import Thread
 
-__all__ = ["Claim", "Page", "RunEnding", "Store", "ThreadBusyError", "cursor_not_found"]
+__all__ = ["Claim", "Lease", "Page", "RunEnding", "Store", "ThreadBusyError", "cursor_not_found"]
 
 T = TypeVar("T")
 
@@ -33,6 +33,14 @@ class ThreadBusyError(Exception):
         super().__init__(f"thread {thread_id} has an active run {run_id}")
         self.thread_id = thread_id
         self.run_id = run_id
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who holds a run, and until when (epoch seconds)."""
+
+    owner: str
+    until: float
 
 
 @dataclass(frozen=True)
@@ -98,10 +106,16 @@ class Store(Protocol):
 
     # Runs. The thread lock (one active run per thread) is enforced here, atomically.
     async def insert_run(
-        self, run: Run, messages: Sequence[Message] = (), thread: Thread | None = None
+        self,
+        run: Run,
+        messages: Sequence[Message] = (),
+        thread: Thread | None = None,
+        lease: Lease | None = None,
     ) -> bool:
-        """Insert `thread` (if given), then `messages`, then `run`, in one transaction.
-        False when the thread does not exist; ThreadBusyError when it has an active run."""
+        """Insert `thread` (if given), then `messages`, then `run`, in one transaction;
+        with `lease`, the run is born claimed by its owner (a process that executes the run
+        itself). False when the thread does not exist; ThreadBusyError when it has an
+        active run."""
         ...
 
     async def get_run(self, thread_id: str, run_id: str) -> Run | None: ...

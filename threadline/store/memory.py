@@ -13,7 +13,7 @@ from threadline.protocol.messages import Message
 from threadline.protocol.runs import Run, RunStep
 from threadline.protocol.threads import Thread
 from threadline.runs.states import ACTIVE
-from threadline.store.base import Claim, Page, RunEnding, ThreadBusyError, cursor_not_found
+from threadline.store.base import Claim, Lease, Page, RunEnding, ThreadBusyError, cursor_not_found
 
 __all__ = ["MemoryStore", "paginate"]
 
@@ -201,7 +201,11 @@ class MemoryStore:
             raise ThreadBusyError(thread_id, active.id)
 
     async def insert_run(
-        self, run: Run, messages: Sequence[Message] = (), thread: Thread | None = None
+        self,
+        run: Run,
+        messages: Sequence[Message] = (),
+        thread: Thread | None = None,
+        lease: Lease | None = None,
     ) -> bool:
         if thread is not None:
             self._add(self._threads, thread)
@@ -211,7 +215,7 @@ class MemoryStore:
         for message in messages:
             self._add(self._messages, message)
         self._add(self._runs, run)
-        self._leases[run.id] = _Lease()
+        self._leases[run.id] = _Lease(*((lease.owner, lease.until) if lease else ()))
         return True
 
     async def get_run(self, thread_id: str, run_id: str) -> Run | None:

@@ -25,7 +25,7 @@ from threadline.protocol.runs import Run, RunStep
 from threadline.protocol.threads import Thread
 from threadline.store import schema
 from threadline.store import sql_run_statements as queries
-from threadline.store.base import Claim, Page, RunEnding, ThreadBusyError
+from threadline.store.base import Claim, Lease, Page, RunEnding, ThreadBusyError
 from threadline.store.sql_base import (
     Database,
     SQLBase,
@@ -114,7 +114,11 @@ class SQLRunStore(SQLBase):
 
     # Runs
     async def insert_run(
-        self, run: Run, messages: Sequence[Message] = (), thread: Thread | None = None
+        self,
+        run: Run,
+        messages: Sequence[Message] = (),
+        thread: Thread | None = None,
+        lease: Lease | None = None,
     ) -> bool:
         def work(conn: Connection) -> bool:
             if thread is not None:
@@ -123,7 +127,10 @@ class SQLRunStore(SQLBase):
                 return False
             if messages:
                 conn.execute(self._insert_message, [message_row(m) for m in messages])
-            conn.execute(self._runs.insert, _run_row(run))
+            row = _run_row(run)
+            if lease is not None:
+                row |= {"lease_owner": lease.owner, "lease_until": lease.until}
+            conn.execute(self._runs.insert, row)
             return True
 
         try:
