@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -36,6 +37,7 @@ __all__ = [
     "SqliteFiles",
     "async_sdk_client",
     "raw_client",
+    "run_node_script",
     "sdk_client",
     "start_server",
 ]
@@ -52,6 +54,27 @@ SDK_DEPRECATED = pytest.mark.filterwarnings(
     "ignore:(deprecated|The Assistants API is deprecated in favor of the Responses API)$"
     ":DeprecationWarning"
 )
+
+
+NODE_DIR = Path(__file__).resolve().parent.parent / "node"
+
+
+def run_node_script(script: str, base_url: str) -> str:
+    """Run `tests/node/<script>` with the official Node SDK against `base_url`; its stdout.
+    Skips (with how to fix it) where node or the SDK is missing."""
+    node = shutil.which("node")
+    if node is None or not (NODE_DIR / "node_modules" / "openai").is_dir():
+        pytest.skip("node or tests/node/node_modules missing: run `npm ci --prefix tests/node`")
+    result = subprocess.run(
+        [node, str(NODE_DIR / script)],
+        env={"THREADLINE_BASE_URL": base_url, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
 
 
 def free_port() -> int:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 
-from tests.e2e.harness import SDK_DEPRECATED, Server
+from tests.e2e.harness import SDK_DEPRECATED, Server, run_node_script
 from threadline.fake_upstream import FakeUpstream
 
 pytestmark = [pytest.mark.e2e, SDK_DEPRECATED]
@@ -24,7 +21,6 @@ WEATHER: Any = {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
     },
 }
-NODE_DIR = Path(__file__).resolve().parent.parent / "node"
 
 
 @pytest.fixture(autouse=True)
@@ -288,16 +284,4 @@ async def test_async_client_runs(async_client: openai.AsyncOpenAI) -> None:
 
 
 def test_node_sdk_function_calling(server: Server) -> None:
-    node = shutil.which("node")
-    if node is None or not (NODE_DIR / "node_modules" / "openai").is_dir():
-        pytest.skip("node or tests/node/node_modules missing: run `npm ci --prefix tests/node`")
-    result = subprocess.run(
-        [node, str(NODE_DIR / "function_calling.mjs")],
-        env={"THREADLINE_BASE_URL": server.base_url, "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "node function calling: ok" in result.stdout
+    assert "node function calling: ok" in run_node_script("function_calling.mjs", server.base_url)

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,13 +15,19 @@ from openai.types.beta import AssistantStreamEvent
 from openai.types.beta.threads import Text, TextDelta
 from openai.types.beta.threads.runs import ToolCall, ToolCallDelta
 
-from tests.e2e.harness import SDK_DEPRECATED, Databases, Server, ServerFactory, sdk_client
+from tests.e2e.harness import (
+    SDK_DEPRECATED,
+    Databases,
+    Server,
+    ServerFactory,
+    run_node_script,
+    sdk_client,
+)
 from tests.openapi_check import parse_sse, validate_stream_event
 from threadline.fake_upstream import FakeUpstream
 
 pytestmark = [pytest.mark.e2e, SDK_DEPRECATED]
 
-NODE_DIR = Path(__file__).resolve().parent.parent / "node"
 WEATHER: Any = {
     "type": "function",
     "function": {"name": "get_weather", "parameters": {"type": "object"}},
@@ -265,19 +268,7 @@ def test_keepalive_comments_during_silence(
 
 
 def test_node_sdk_streaming(server: Server) -> None:
-    node = shutil.which("node")
-    if node is None or not (NODE_DIR / "node_modules" / "openai").is_dir():
-        pytest.skip("node or tests/node/node_modules missing: run `npm ci --prefix tests/node`")
-    result = subprocess.run(
-        [node, str(NODE_DIR / "streaming.mjs")],
-        env={"THREADLINE_BASE_URL": server.base_url, "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "node streaming: ok" in result.stdout
+    assert "node streaming: ok" in run_node_script("streaming.mjs", server.base_url)
 
 
 def test_builtin_tool_call_deltas_match_the_spec(http: httpx.Client, client: openai.OpenAI) -> None:
