@@ -13,6 +13,7 @@ import pytest
 from threadline.inference import ErrorCode
 from threadline.protocol.runs import (
     CodeInterpreterToolCall,
+    CreateRunRequest,
     FunctionToolCall,
     MessageCreationDetails,
     Run,
@@ -26,10 +27,11 @@ from threadline.runs.events import Event
 from threadline.runs.executor import NO_MODEL, Executor, ExecutorConfig
 from threadline.runs.worker import Worker, WorkerConfig
 from threadline.services import Services
+from threadline.store.base import Claim, Lease
 from threadline.testing import Reply
 from threadline.tools.builtin import UNAVAILABLE
 
-from .conftest import OWNER, WEATHER, Harness, delta_text, names, text_of
+from .conftest import OWNER, WEATHER, Harness, delta_text, names, request, text_of
 
 PARIS = '{"city": "Paris"}'
 OSLO = '{"city": "Oslo"}'
@@ -818,3 +820,18 @@ async def test_a_cancel_from_another_process_reaches_the_executor(harness: Harne
             await asyncio.sleep(0.01)
     finally:
         await worker.stop()
+
+
+async def test_a_run_born_leased_for_a_stream_starts_without_a_status_write(
+    harness: Harness,
+) -> None:
+    assistant = await harness.assistant()
+    thread = await harness.thread("Hello")
+    body = request(CreateRunRequest, assistant_id=assistant.id, stream=True)
+    run = await harness.services.runs.create(thread.id, body, Lease(OWNER, time.time() + 30))
+    assert (run.status, run.started_at is not None) == ("in_progress", True)
+    assert await harness.store.claim_next_run("other", time.time(), 30.0) is None  # leased
+    events = [e async for e in harness.executor.execute(Claim(run, 0, born=True))]
+    assert names(events)[0] == "thread.run.in_progress"
+    assert names(events)[-1] == "thread.run.completed"
+    assert (await harness.get(run)).started_at == run.started_at

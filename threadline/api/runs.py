@@ -69,7 +69,10 @@ async def _stream(
 
 
 def _created(run: Run) -> list[Event]:
-    return [run_event(run, "created"), run_event(run, "queued")]
+    """`thread.run.created` and `thread.run.queued` for a streamed run, which was stored
+    already in progress: the executor announces `thread.run.in_progress` itself."""
+    queued = run.model_copy(update={"status": "queued", "started_at": None})
+    return [run_event(queued, "created"), run_event(queued, "queued")]
 
 
 async def create(request: Request) -> Response:

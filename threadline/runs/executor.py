@@ -95,9 +95,11 @@ class Executor:
         if self.model is None:
             raise ModelError("server_error", NO_MODEL)
         # A run never started has no steps yet: nothing to read back before the first call.
-        fresh = run.status == "queued" and run.started_at is None
+        fresh = claim.born or (run.status == "queued" and run.started_at is None)
         history = None
-        if run.status == "queued":
+        if claim.born:
+            yield run_event(run)
+        elif run.status == "queued":
             # The thread is read while the status is written: both precede the model call.
             started, history = await asyncio.gather(
                 self._move(run.id, "in_progress"), self.store.thread_history(run.thread_id)

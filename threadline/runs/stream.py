@@ -79,7 +79,7 @@ async def open_stream(
     stream = RunStream(keepalive_seconds)
     for event in prelude:
         stream.put(event)
-    claim: Claim | None = Claim(run, 0)
+    claim: Claim | None = Claim(run, 0, born=True)
     if not leased:
         claim = await worker.store.claim_run(
             run.id, worker.owner, time.time(), worker.config.lease_seconds

@@ -96,8 +96,11 @@ class RunService:
         thread: Thread | None = None,
         lease: Lease | None = None,
     ) -> Run:
-        """Store the run and tell the workers, or with `lease` store it claimed by the
-        process that will stream it and execute it itself."""
+        """Store the run and tell the workers; or, with `lease`, store it already in
+        progress and claimed by the process that streams it and executes it itself (the
+        run returned is then in progress)."""
+        if lease is not None:
+            run = states.transition(run, "in_progress", now())
         try:
             inserted = await self.store.insert_run(run, messages, thread, lease)
         except ThreadBusyError as error:

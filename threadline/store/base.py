@@ -9,6 +9,7 @@ from typing import Generic, Protocol, TypeVar
 from threadline.errors import InvalidRequestError
 from threadline.protocol.assistants import Assistant
 from threadline.protocol.common import ListQuery
+from threadline.protocol.files import FileObject
 from threadline.protocol.messages import Message
 from threadline.protocol.runs import Run, RunStep
 from threadline.protocol.threads import Thread
@@ -46,14 +47,16 @@ class Lease:
 @dataclass(frozen=True)
 class Claim:
     """A run leased to one executor. `recoveries` counts claims of this run made after
-    an earlier holder's lease lapsed mid-run (its process died)."""
+    an earlier holder's lease lapsed mid-run (its process died). A `born` claim is a run
+    stored already in progress and leased by the process that streams it."""
 
     run: Run
     recoveries: int
+    born: bool = False
 
     @property
     def recovered(self) -> bool:
-        return self.run.status == "in_progress"
+        return self.run.status == "in_progress" and not self.born
 
 
 @dataclass(frozen=True)
@@ -180,3 +183,15 @@ class Store(Protocol):
     async def thread_history(self, thread_id: str) -> list[Message | RunStep]:
         """The thread's messages and its runs' tool_calls steps, in creation order."""
         ...
+
+    # Files: their metadata only (the bytes live in a `BlobStore`).
+    async def insert_file(self, file: FileObject) -> None: ...
+    async def get_file(self, file_id: str) -> FileObject | None: ...
+    async def list_files(
+        self, purpose: str | None, query: ListQuery, now: int | None = None
+    ) -> Page[FileObject]:
+        """Files of `purpose` (all when None); with `now`, none that expired by then. A
+        cursor may name any file."""
+        ...
+
+    async def delete_file(self, file_id: str) -> bool: ...
