@@ -28,6 +28,7 @@ __all__ = [
     "async_response_validator_hook",
     "documented_media_types",
     "find_path_template",
+    "is_download",
     "load_spec",
     "parse_sse",
     "response_validator_hook",
@@ -284,13 +285,28 @@ def _is_json(response: _Response) -> bool:
     return media_type == "application/json" or media_type.endswith("+json")
 
 
+def is_download(method: str, url_path: str, status_code: int) -> bool:
+    """True where the spec's only body is a JSON `string`: its way of writing a download
+    of raw bytes (`GET /files/{file_id}/content`), sent with the file's own media type."""
+    try:
+        _, response = _documented_response(method.upper(), url_path, status_code)
+    except AssertionError:
+        return False
+    content = response.get("content", {})
+    return set(content) == {"application/json"} and content["application/json"].get("schema") == {
+        "type": "string"
+    }
+
+
 def _needs_body(response: _Response) -> bool:
     """JSON responses are checked. Errors must be JSON. Event streams pass untouched (the
-    spec documents Assistants streams only as `stream: true` on JSON operations); other
-    bodies pass where the spec documents more than JSON."""
+    spec documents Assistants streams only as `stream: true` on JSON operations), and so
+    do downloads; other bodies pass where the spec documents more than JSON."""
+    request, status = response.request, response.status_code
+    if status < 400 and is_download(request.method, request.url.path, status):
+        return False
     if _is_json(response):
         return True
-    request, status = response.request, response.status_code
     where = f"{request.method} {request.url.path} -> {status}"
     content_type = response.headers.get("content-type")
     if status >= 400:

@@ -35,3 +35,17 @@ def test_settings_come_from_a_dotenv_file(tmp_path: Path, monkeypatch: pytest.Mo
 def test_default_database_is_a_file_under_threadline_data() -> None:
     assert Settings(database_url="").resolved_database_url() == "threadline-data/threadline.db"
     assert Settings(database_url="sqlite:///x.db").resolved_database_url() == "sqlite:///x.db"
+
+
+def test_the_default_database_and_files_live_in_the_data_directory(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    assert settings.resolved_database_url() == str(tmp_path / "threadline.db")
+    assert settings.files_dir() == tmp_path / "files"
+
+
+def test_the_file_size_limit_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THREADLINE_MAX_FILE_BYTES", "1024")
+    monkeypatch.setenv("THREADLINE_DATA_DIR", "/srv/threadline")
+    settings = Settings()
+    assert settings.max_file_bytes == 1024
+    assert settings.data_dir == Path("/srv/threadline")

@@ -15,6 +15,7 @@ from tests.openapi_check import (
     async_response_validator_hook,
     documented_media_types,
     find_path_template,
+    is_download,
     response_validator_hook,
     validate_response,
 )
@@ -198,6 +199,26 @@ def test_sync_hook_rejects_other_bodies_where_the_spec_says_json() -> None:
         pytest.raises(AssertionError, match="documents JSON here"),
     ):
         c.get("/assistants")
+
+
+def test_downloads_pass_with_any_media_type() -> None:
+    for content_type in ("text/plain", "application/octet-stream", "application/json"):
+        with _sync_client(200, b"{not json", content_type) as c:
+            assert c.get("/files/file-abc/content").content == b"{not json"
+
+
+def test_download_errors_are_still_checked() -> None:
+    with (
+        _sync_client(404, b"Not Found", "text/plain") as c,
+        pytest.raises(AssertionError, match="must be JSON"),
+    ):
+        c.get("/files/file-abc/content")
+
+
+def test_is_download() -> None:
+    assert is_download("GET", "/v1/files/file-abc/content", 200)
+    assert not is_download("GET", "/v1/files/file-abc", 200)
+    assert not is_download("GET", "/v1/nope", 200)
 
 
 def test_documented_media_types() -> None:

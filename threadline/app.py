@@ -13,6 +13,7 @@ from starlette.routing import Mount
 from threadline.api import api_routes
 from threadline.api.auth import BearerAuth
 from threadline.api.errors import EXCEPTION_HANDLERS
+from threadline.blobs import BlobStore
 from threadline.config import Settings
 from threadline.engine import Engine
 from threadline.inference import ModelClient
@@ -38,21 +39,30 @@ def _warn_about(settings: Settings) -> None:
 
 
 def create_app(
-    settings: Settings, store: Store | None = None, model: ModelClient | None = None
+    settings: Settings,
+    store: Store | None = None,
+    model: ModelClient | None = None,
+    blobs: BlobStore | None = None,
 ) -> Starlette:
     """The application. With `store` given it is used as is (tests); otherwise the store
     named by the settings is opened, migrated and closed with the app. `model` replaces
-    the configured upstream (tests)."""
+    the configured upstream, `blobs` the files under the data directory (tests)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         _warn_about(settings)
         active = store if store is not None else await open_store(settings.resolved_database_url())
-        engine = Engine.build(settings, active, model)
+        engine = Engine.build(settings, active, model, blobs)
         app.state.store = active
+        app.state.blobs = engine.blobs
         app.state.engine = engine
         app.state.services = Services.over(
-            active, engine.bus, settings.run_expiry_seconds, engine.poll_interval
+            active,
+            engine.bus,
+            settings.run_expiry_seconds,
+            engine.poll_interval,
+            blobs=engine.blobs,
+            max_file_bytes=settings.max_file_bytes,
         )
         await engine.start(claim=settings.embedded_worker)
         try:

@@ -7,9 +7,10 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_DATA_DIR", "Settings", "settings_reference"]
+__all__ = ["DEFAULT_DATA_DIR", "DEFAULT_MAX_FILE_BYTES", "Settings", "settings_reference"]
 
 DEFAULT_DATA_DIR = Path("threadline-data")
+DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -24,8 +25,20 @@ class Settings(BaseSettings):
         description=(
             "Where Threadline keeps its data: a file path or `sqlite:///path` for SQLite, or "
             "`postgresql://user@host/db` for PostgreSQL. Empty: "
-            "`./threadline-data/threadline.db`."
+            "`threadline.db` in the data directory."
         ),
+    )
+    data_dir: Path = Field(
+        default=DEFAULT_DATA_DIR,
+        description=(
+            "Directory for the default SQLite database and for uploaded files (under "
+            "`files/`). Processes on several machines must share it (network storage)."
+        ),
+    )
+    max_file_bytes: int = Field(
+        default=DEFAULT_MAX_FILE_BYTES,
+        ge=1,
+        description="Largest file an upload may carry, in bytes (512 MiB as at OpenAI).",
     )
     model_base_url: str = Field(
         default="",
@@ -95,7 +108,11 @@ class Settings(BaseSettings):
 
     def resolved_database_url(self) -> str:
         """The database URL with the embedded default filled in."""
-        return self.database_url or str(DEFAULT_DATA_DIR / "threadline.db")
+        return self.database_url or str(self.data_dir / "threadline.db")
+
+    def files_dir(self) -> Path:
+        """Where uploaded files' bytes are kept."""
+        return self.data_dir / "files"
 
     def distributed(self) -> bool:
         """True when other processes may share the database (PostgreSQL)."""

@@ -1,4 +1,5 @@
-"""The run engine of one process: store, bus, model client, executor and worker."""
+"""The run engine of one process: store, blob store, bus, model client, executor and
+worker."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from threadline.blobs import BlobStore, FileBlobStore
 from threadline.config import Settings
 from threadline.inference import ModelClient, OpenAIModelClient
 from threadline.runs import tokens
@@ -25,6 +27,7 @@ _DISTRIBUTED_POLL_SECONDS = 0.5
 @dataclass
 class Engine:
     store: Store
+    blobs: BlobStore
     bus: LocalBus
     model: ModelClient | None
     worker: Worker
@@ -32,8 +35,15 @@ class Engine:
     keepalive_seconds: float = 15.0
 
     @classmethod
-    def build(cls, settings: Settings, store: Store, model: ModelClient | None = None) -> Engine:
-        """The engine for `settings`; `model` replaces the configured upstream (tests)."""
+    def build(
+        cls,
+        settings: Settings,
+        store: Store,
+        model: ModelClient | None = None,
+        blobs: BlobStore | None = None,
+    ) -> Engine:
+        """The engine for `settings`; `model` replaces the configured upstream and `blobs`
+        the data directory's files (tests)."""
         if model is None and settings.model_base_url:
             model = OpenAIModelClient(
                 settings.model_base_url,
@@ -52,7 +62,10 @@ class Engine:
             watch_interval=_DISTRIBUTED_POLL_SECONDS if distributed else None,
         )
         worker = Worker(store, executor, bus, worker_config, listener=_status_listener(bus))
-        return cls(store, bus, model, worker, distributed, settings.stream_keepalive_seconds)
+        if blobs is None:
+            blobs = FileBlobStore(settings.files_dir())
+        keepalive = settings.stream_keepalive_seconds
+        return cls(store, blobs, bus, model, worker, distributed, keepalive)
 
     @property
     def poll_interval(self) -> float | None:

@@ -13,6 +13,7 @@ from openai.types.chat import ChatCompletionChunk
 from starlette.applications import Starlette
 
 from threadline.app import create_app
+from threadline.blobs import MemoryBlobStore
 from threadline.config import Settings
 from threadline.inference import ChatRequest, ErrorCode, ModelError
 from threadline.store.memory import MemoryStore
@@ -93,5 +94,6 @@ def _echo(request: ChatRequest) -> Reply:
 
 
 def memory_app(**settings: Any) -> Starlette:
-    """The full application over a fresh `MemoryStore`; `settings` override defaults."""
-    return create_app(Settings(**settings), store=MemoryStore())
+    """The full application over a fresh `MemoryStore` and `MemoryBlobStore`; `settings`
+    override defaults."""
+    return create_app(Settings(**settings), store=MemoryStore(), blobs=MemoryBlobStore())

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from threadline.api import assistants, messages, runs, threads
+from threadline.api import assistants, files, messages, runs, threads
 
 __all__ = ["api_routes"]
 
 
 def api_routes() -> list[BaseRoute]:
     # Runs first: `/threads/runs` must win over `/threads/{thread_id}`.
-    return [*assistants.routes, *runs.routes, *threads.routes, *messages.routes]
+    return [
+        *assistants.routes,
+        *runs.routes,
+        *threads.routes,
+        *messages.routes,
+        *files.routes,
+    ]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from threadline.blobs import BlobStore, MemoryBlobStore
+from threadline.config import DEFAULT_MAX_FILE_BYTES
 from threadline.runs.bus import Bus
 from threadline.services.assistants import AssistantService
+from threadline.services.files import FileService
 from threadline.services.messages import MessageService
 from threadline.services.runs import RunService
 from threadline.services.steps import StepService
@@ -22,6 +25,7 @@ class Services:
     messages: MessageService
     runs: RunService
     steps: StepService
+    files: FileService
 
     @classmethod
     def over(
@@ -30,11 +34,17 @@ class Services:
         bus: Bus,
         run_expiry_seconds: int,
         poll_interval: float | None = None,
+        *,
+        blobs: BlobStore | None = None,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     ) -> Services:
+        """The services over `store`; files' bytes go to `blobs` (in memory when None:
+        tests that upload nothing)."""
         return cls(
             AssistantService(store),
             ThreadService(store),
             MessageService(store),
             RunService(store, bus, run_expiry_seconds, poll_interval),
             StepService(store),
+            FileService(store, blobs if blobs is not None else MemoryBlobStore(), max_file_bytes),
         )

@@ -9,6 +9,7 @@ from typing import Generic, Protocol, TypeVar
 
 from threadline.protocol.assistants import Assistant
 from threadline.protocol.common import ListQuery
+from threadline.protocol.files import FileObject
 from threadline.protocol.messages import Message
 from threadline.protocol.runs import Run, RunStep
 from threadline.protocol.threads import Thread
@@ -102,6 +103,7 @@ class MemoryStore:
         self._messages: _Table[Message] = _Table()
         self._runs: _Table[Run] = _Table()
         self._steps: _Table[RunStep] = _Table()
+        self._files: _Table[FileObject] = _Table()
         self._leases: dict[str, _Lease] = {}
 
     async def close(self) -> None:
@@ -346,6 +348,26 @@ class MemoryStore:
             if r.item.thread_id == thread_id and r.item.type == "tool_calls"
         ]
         return [r.item for r in sorted(rows, key=lambda r: r.seq)]
+
+    # Files
+    async def insert_file(self, file: FileObject) -> None:
+        self._add(self._files, file)
+
+    async def get_file(self, file_id: str) -> FileObject | None:
+        return self._files.get(file_id)
+
+    async def list_files(
+        self, purpose: str | None, query: ListQuery, now: int | None = None
+    ) -> Page[FileObject]:
+        def keep(f: FileObject) -> bool:
+            live = now is None or f.expires_at is None or f.expires_at > now
+            return live and (purpose is None or f.purpose == purpose)
+
+        rows = [r for r in self._files.rows.values() if keep(r.item)]
+        return paginate(rows, query, self._seq_of(self._files, lambda _: True))
+
+    async def delete_file(self, file_id: str) -> bool:
+        return self._files.rows.pop(file_id, None) is not None
 
 
 class _ThreadOwned(Protocol):

@@ -12,6 +12,9 @@ it with `ON DELETE CASCADE`, so deleting a thread removes everything in it.
 A run's row also holds its `status` and `expires_at` (copies of the document's, written
 with it), and its executor's lease, which is in no document: `lease_owner`, `lease_until`
 and `recoveries`. Partial indexes on the active runs are the thread lock and the queue.
+
+A file's row holds its metadata (the bytes are in a `BlobStore`) with copies of its
+`purpose` and `expires_at`, which lists filter on.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from threadline.runs.states import ACTIVE
 __all__ = [
     "ACTIVE_STATUSES",
     "assistants",
+    "files",
     "messages",
     "metadata",
     "object_seq",
@@ -156,6 +160,20 @@ run_steps = Table(
     Index(None, "seq", unique=True),
     Index(None, "run_id", "seq"),
     Index(None, "thread_id", "seq"),
+)
+
+
+files = Table(
+    "files",
+    metadata,
+    Column("id", Text, primary_key=True),
+    _seq(),
+    Column("created_at", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Index(None, "seq", unique=True),
+    Index(None, "purpose", "seq"),
 )
 
 

@@ -8,12 +8,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import bindparam
+from sqlalchemy import ColumnElement, bindparam, or_
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from threadline.protocol.assistants import Assistant
 from threadline.protocol.common import ListQuery
+from threadline.protocol.files import FileObject
 from threadline.protocol.messages import Message
 from threadline.protocol.threads import Thread
 from threadline.store import schema
@@ -70,6 +71,7 @@ class SQLStore(SQLRunStore):
         super().__init__(database)
         computes_seq = database.computes_seq
         self._assistants = Statements(schema.assistants, computes_seq)
+        self._files = Statements(schema.files, computes_seq)
         self._messages = Statements(schema.messages, computes_seq)
         self._replace_message = self._messages.replace.where(
             schema.messages.c.thread_id == bindparam("p_thread_id")
@@ -159,3 +161,29 @@ class SQLStore(SQLRunStore):
         in_thread = [equals(table.c.thread_id, thread_id)]
         scope = in_thread if run_id is None else [*in_thread, equals(table.c.run_id, run_id)]
         return await self._list(Message, table, query, scope, in_thread)
+
+    # Files
+    async def insert_file(self, file: FileObject) -> None:
+        row = object_row(file, file.id, file.created_at)
+        await self._insert(self._files.insert, row | _file_columns(file))
+
+    async def get_file(self, file_id: str) -> FileObject | None:
+        return await self._get(FileObject, self._files.get, p_id=file_id)
+
+    async def list_files(
+        self, purpose: str | None, query: ListQuery, now: int | None = None
+    ) -> Page[FileObject]:
+        table = schema.files
+        scope: list[ColumnElement[bool]] = []
+        if purpose is not None:
+            scope.append(equals(table.c.purpose, purpose))
+        if now is not None:
+            scope.append(or_(table.c.expires_at.is_(None), table.c.expires_at > now))
+        return await self._list(FileObject, table, query, scope)
+
+    async def delete_file(self, file_id: str) -> bool:
+        return await self._change(self._files.delete, p_id=file_id)
+
+
+def _file_columns(file: FileObject) -> dict[str, object]:
+    return {"purpose": file.purpose, "expires_at": file.expires_at}
