@@ -63,6 +63,7 @@ def create_app(
             engine.poll_interval,
             blobs=engine.blobs,
             max_file_bytes=settings.max_file_bytes,
+            embedder=engine.embedder,
         )
         await engine.start(claim=settings.embedded_worker)
         try:

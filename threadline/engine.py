@@ -1,5 +1,5 @@
-"""The run engine of one process: store, blob store, bus, model client, executor and
-worker."""
+"""The run engine of one process: store, blob store, bus, model client, executor,
+worker, and the ingestion worker with its embedder."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from threadline.blobs import BlobStore, FileBlobStore
 from threadline.config import Settings
 from threadline.inference import ModelClient, OpenAIModelClient
+from threadline.retrieval.embeddings import Embedder, MiniLMEmbedder
+from threadline.retrieval.ingestion import Ingester, IngestionWorker
 from threadline.runs import tokens
 from threadline.runs.bus import LocalBus
 from threadline.runs.events import Event
@@ -31,6 +33,8 @@ class Engine:
     bus: LocalBus
     model: ModelClient | None
     worker: Worker
+    embedder: Embedder
+    ingestion: IngestionWorker
     distributed: bool = False
     keepalive_seconds: float = 15.0
 
@@ -41,9 +45,10 @@ class Engine:
         store: Store,
         model: ModelClient | None = None,
         blobs: BlobStore | None = None,
+        embedder: Embedder | None = None,
     ) -> Engine:
-        """The engine for `settings`; `model` replaces the configured upstream and `blobs`
-        the data directory's files (tests)."""
+        """The engine for `settings`; `model` replaces the configured upstream, `blobs`
+        the data directory's files and `embedder` the local MiniLM model (tests)."""
         if model is None and settings.model_base_url:
             model = OpenAIModelClient(
                 settings.model_base_url,
@@ -65,7 +70,9 @@ class Engine:
         if blobs is None:
             blobs = FileBlobStore(settings.files_dir())
         keepalive = settings.stream_keepalive_seconds
-        return cls(store, blobs, bus, model, worker, distributed, keepalive)
+        embedder = embedder if embedder is not None else MiniLMEmbedder()
+        ingestion = IngestionWorker(Ingester(store, blobs, embedder, worker.owner))
+        return cls(store, blobs, bus, model, worker, embedder, ingestion, distributed, keepalive)
 
     @property
     def poll_interval(self) -> float | None:
@@ -77,8 +84,11 @@ class Engine:
         first run would otherwise wait for."""
         await asyncio.to_thread(tokens.preload)
         await self.worker.start(claim=claim)
+        if claim:
+            await self.ingestion.start()
 
     async def close(self) -> None:
+        await self.ingestion.stop()
         await self.worker.stop()
         close = getattr(self.model, "close", None)
         if close is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from threadline.api import assistants, files, messages, runs, threads
+from threadline.api import assistants, files, messages, runs, threads, vector_stores
 
 __all__ = ["api_routes"]
 
@@ -17,4 +17,5 @@ def api_routes() -> list[BaseRoute]:
         *threads.routes,
         *messages.routes,
         *files.routes,
+        *vector_stores.routes,
     ]

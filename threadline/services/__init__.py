@@ -6,13 +6,16 @@ from dataclasses import dataclass
 
 from threadline.blobs import BlobStore, MemoryBlobStore
 from threadline.config import DEFAULT_MAX_FILE_BYTES
+from threadline.retrieval.embeddings import Embedder, MiniLMEmbedder
 from threadline.runs.bus import Bus
 from threadline.services.assistants import AssistantService
 from threadline.services.files import FileService
 from threadline.services.messages import MessageService
 from threadline.services.runs import RunService
+from threadline.services.search import SearchService
 from threadline.services.steps import StepService
 from threadline.services.threads import ThreadService
+from threadline.services.vector_stores import VectorStoreService
 from threadline.store.base import Store
 
 __all__ = ["Services"]
@@ -26,6 +29,8 @@ class Services:
     runs: RunService
     steps: StepService
     files: FileService
+    vector_stores: VectorStoreService
+    search: SearchService
 
     @classmethod
     def over(
@@ -37,9 +42,12 @@ class Services:
         *,
         blobs: BlobStore | None = None,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        embedder: Embedder | None = None,
     ) -> Services:
         """The services over `store`; files' bytes go to `blobs` (in memory when None:
-        tests that upload nothing)."""
+        tests that upload nothing); searches embed with `embedder` (MiniLM when None)."""
+        vector_stores = VectorStoreService(store)
+        embedder = embedder if embedder is not None else MiniLMEmbedder()
         return cls(
             AssistantService(store),
             ThreadService(store),
@@ -47,4 +55,6 @@ class Services:
             RunService(store, bus, run_expiry_seconds, poll_interval),
             StepService(store),
             FileService(store, blobs if blobs is not None else MemoryBlobStore(), max_file_bytes),
+            vector_stores,
+            SearchService(store, embedder, vector_stores),
         )

@@ -13,8 +13,20 @@ from threadline.protocol.files import FileObject
 from threadline.protocol.messages import Message
 from threadline.protocol.runs import Run, RunStep
 from threadline.protocol.threads import Thread
+from threadline.protocol.vector_stores import FileBatch, VectorStore, VectorStoreFile
 
-__all__ = ["Claim", "Lease", "Page", "RunEnding", "Store", "ThreadBusyError", "cursor_not_found"]
+__all__ = [
+    "Claim",
+    "FileClaim",
+    "FileStats",
+    "Lease",
+    "Page",
+    "RunEnding",
+    "Store",
+    "StoredChunk",
+    "ThreadBusyError",
+    "cursor_not_found",
+]
 
 T = TypeVar("T")
 
@@ -66,6 +78,34 @@ class RunEnding:
     run: Run
     steps: list[RunStep]
     messages: list[Message]
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """One chunk of a vector store file: its text, tokens and embedding (float32 bytes)."""
+
+    vector_store_id: str
+    file_id: str
+    index: int
+    text: str
+    token_count: int
+    vector: bytes
+
+
+@dataclass(frozen=True)
+class FileStats:
+    """A vector store's (or a batch's) files: how many in each status, and their bytes."""
+
+    counts: dict[str, int]
+    usage_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class FileClaim:
+    """An in_progress vector store file leased to one ingester; `attempts` counts claims."""
+
+    file: VectorStoreFile
+    attempts: int
 
 
 def cursor_not_found(param: str, object_id: str) -> InvalidRequestError:
@@ -195,3 +235,62 @@ class Store(Protocol):
         ...
 
     async def delete_file(self, file_id: str) -> bool: ...
+
+    # Vector stores. Deleting one removes its files, batches and chunks.
+    async def insert_vector_store(
+        self, store: VectorStore, files: Sequence[VectorStoreFile] = ()
+    ) -> None: ...
+    async def get_vector_store(self, vector_store_id: str) -> VectorStore | None: ...
+    async def replace_vector_store(self, store: VectorStore) -> bool: ...
+    async def delete_vector_store(self, vector_store_id: str) -> bool: ...
+    async def list_vector_stores(self, query: ListQuery) -> Page[VectorStore]: ...
+    async def vector_store_stats(
+        self, vector_store_id: str, batch_id: str | None = None
+    ) -> FileStats:
+        """Its files (only the batch's, with `batch_id`) by status, and their usage bytes."""
+        ...
+
+    # Vector store files (keyed by vector store and file id) and file batches.
+    async def insert_vector_store_files(
+        self, files: Sequence[VectorStoreFile], batch: FileBatch | None = None
+    ) -> bool:
+        """Add (or re-add, replacing) files to their vector store, with the batch they came
+        in; False when the vector store does not exist."""
+        ...
+
+    async def get_vector_store_file(
+        self, vector_store_id: str, file_id: str
+    ) -> VectorStoreFile | None: ...
+    async def list_vector_store_files(
+        self,
+        vector_store_id: str,
+        query: ListQuery,
+        status: str | None = None,
+        batch_id: str | None = None,
+    ) -> Page[VectorStoreFile]: ...
+    async def delete_vector_store_file(self, vector_store_id: str, file_id: str) -> bool:
+        """Remove the file from the vector store, with its chunks."""
+        ...
+
+    async def get_file_batch(self, vector_store_id: str, batch_id: str) -> FileBatch | None: ...
+    async def cancel_file_batch(self, vector_store_id: str, batch_id: str) -> FileBatch | None:
+        """Mark the batch cancelled and its in_progress files cancelled, in one transaction."""
+        ...
+
+    # Ingestion: the database is the queue of in_progress vector store files.
+    async def claim_vector_store_file(
+        self, owner: str, now: float, lease_seconds: float
+    ) -> FileClaim | None:
+        """Lease the oldest in_progress vector store file with no live lease."""
+        ...
+
+    async def finish_vector_store_file(
+        self, file: VectorStoreFile, chunks: Sequence[StoredChunk], owner: str
+    ) -> bool:
+        """Store `file` (now completed or failed) with its chunks, if `owner` still holds it
+        and it is still in_progress; False (nothing written) otherwise."""
+        ...
+
+    async def vector_store_chunks(self, vector_store_ids: Sequence[str]) -> list[StoredChunk]:
+        """Every chunk of these vector stores' completed files."""
+        ...

@@ -15,6 +15,7 @@ from threadline.protocol.runs import Run, RunStep
 from threadline.protocol.threads import Thread
 from threadline.runs.states import ACTIVE
 from threadline.store.base import Claim, Lease, Page, RunEnding, ThreadBusyError, cursor_not_found
+from threadline.store.memory_vectors import MemoryVectorStores
 
 __all__ = ["MemoryStore", "paginate"]
 
@@ -93,7 +94,7 @@ def _resolve(
     return seq
 
 
-class MemoryStore:
+class MemoryStore(MemoryVectorStores):
     """Everything in dicts; each method is atomic because nothing in it awaits."""
 
     def __init__(self) -> None:
@@ -105,6 +106,7 @@ class MemoryStore:
         self._steps: _Table[RunStep] = _Table()
         self._files: _Table[FileObject] = _Table()
         self._leases: dict[str, _Lease] = {}
+        self._init_vectors()
 
     async def close(self) -> None:
         return None

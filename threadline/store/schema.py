@@ -13,6 +13,9 @@ A run's row also holds its `status` and `expires_at` (copies of the document's, 
 with it), and its executor's lease, which is in no document: `lease_owner`, `lease_until`
 and `recoveries`. Partial indexes on the active runs are the thread lock and the queue.
 
+Vector stores, their files (keyed by vector store and file id, with the ingester's lease),
+file batches and chunks (text and embedding) cascade from the vector store.
+
 A file's row holds its metadata (the bytes are in a `BlobStore`) with copies of its
 `purpose` and `expires_at`, which lists filter on.
 """
@@ -25,8 +28,10 @@ from sqlalchemy import (
     ColumnElement,
     Double,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Sequence,
     Table,
@@ -39,6 +44,8 @@ from threadline.runs.states import ACTIVE
 __all__ = [
     "ACTIVE_STATUSES",
     "assistants",
+    "chunks",
+    "file_batches",
     "files",
     "messages",
     "metadata",
@@ -48,6 +55,8 @@ __all__ = [
     "sequenced_tables",
     "status_in",
     "threads",
+    "vector_store_files",
+    "vector_stores",
 ]
 
 # Sorted, so that the SQL written with them is always the same.
@@ -174,6 +183,81 @@ files = Table(
     Column("expires_at", BigInteger, nullable=True),
     Index(None, "seq", unique=True),
     Index(None, "purpose", "seq"),
+)
+
+
+vector_stores = Table(
+    "vector_stores",
+    metadata,
+    Column("id", Text, primary_key=True),
+    _seq(),
+    Column("created_at", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),
+    Index(None, "seq", unique=True),
+)
+
+
+def _vector_store_id() -> Column[str]:
+    return Column(
+        "vector_store_id",
+        Text,
+        ForeignKey("vector_stores.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+
+
+file_batches = Table(
+    "file_batches",
+    metadata,
+    _vector_store_id(),
+    Column("id", Text, primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),
+)
+
+# A vector store file's id is its File's; the pair is the key. `status` copies the
+# document's; the ingester's lease is in no document.
+vector_store_files = Table(
+    "vector_store_files",
+    metadata,
+    _vector_store_id(),
+    Column("id", Text, primary_key=True),
+    _seq(),
+    Column("created_at", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("usage_bytes", BigInteger, nullable=False, server_default="0"),
+    Column("batch_id", Text, nullable=True),
+    Column("lease_owner", Text, nullable=True),
+    Column("lease_until", Double, nullable=False, server_default="0"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Index(None, "seq", unique=True),
+    Index(None, "vector_store_id", "seq"),
+)
+_ingesting = vector_store_files.c.status == literal_column("'in_progress'")
+# The ingestion queue: the in_progress files (few), in creation order.
+Index(
+    "ix_vector_store_files_in_progress_seq",
+    vector_store_files.c.seq,
+    sqlite_where=_ingesting,
+    postgresql_where=_ingesting,
+)
+
+# A vector store file's chunks; `vector` is its embedding as float32 bytes.
+chunks = Table(
+    "chunks",
+    metadata,
+    Column("vector_store_id", Text, primary_key=True),
+    Column("file_id", Text, primary_key=True),
+    Column("chunk_index", Integer, primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("token_count", Integer, nullable=False),
+    Column("vector", LargeBinary, nullable=False),
+    ForeignKeyConstraint(
+        ["vector_store_id", "file_id"],
+        ["vector_store_files.vector_store_id", "vector_store_files.id"],
+        ondelete="CASCADE",
+    ),
 )
 
 

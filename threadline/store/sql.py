@@ -22,6 +22,7 @@ from threadline.store.base import Page, Store
 from threadline.store.postgres import PostgresDatabase, is_postgres_url
 from threadline.store.sql_base import Database, Statements, equals, message_row, object_row
 from threadline.store.sql_runs import SQLRunStore
+from threadline.store.sql_vectors import SQLVectorStore
 from threadline.store.sqlite import SQLiteDatabase, sqlite_path
 
 __all__ = ["SQLStore", "migrate", "open_sql_store"]
@@ -63,9 +64,9 @@ async def open_sql_store(url: str) -> Store:
     return SQLStore(database)
 
 
-class SQLStore(SQLRunStore):
+class SQLStore(SQLRunStore, SQLVectorStore):
     """The `Store` on SQLite or PostgreSQL; see `Database` for what differs between them.
-    Runs and run steps live in `sql_runs.py`."""
+    Runs and run steps live in `sql_runs.py`, vector stores in `sql_vectors.py`."""
 
     def __init__(self, database: Database) -> None:
         super().__init__(database)

@@ -1,0 +1,150 @@
+"""Vector stores over the in-memory store with a bag-of-words embedder: statuses, counts,
+failed files, lease recovery, deleted Files and search."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+
+from threadline.blobs import MemoryBlobStore
+from threadline.errors import InvalidRequestError, NotFoundError
+from threadline.protocol.files import FileObject
+from threadline.protocol.vector_stores import (
+    CreateFileBatchRequest,
+    CreateVectorStoreFileRequest,
+    CreateVectorStoreRequest,
+    SearchRequest,
+)
+from threadline.retrieval.embeddings import Vectors, l2_normalise
+from threadline.retrieval.ingestion import Ingester, IngestionConfig, IngestionWorker
+from threadline.services.search import SearchService
+from threadline.services.vector_stores import VectorStoreService
+from threadline.store.memory import MemoryStore
+
+DIMENSIONS = 64
+
+
+class BagOfWords:
+    """Deterministic vectors: each word adds one to a hashed dimension."""
+
+    dimensions = DIMENSIONS
+
+    async def embed(self, texts: list[str]) -> Vectors:
+        rows = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in text.lower().split():
+                rows[i, zlib.crc32(word.encode()) % DIMENSIONS] += 1
+        return l2_normalise(rows)
+
+
+class Setup:
+    def __init__(self) -> None:
+        self.store = MemoryStore()
+        self.blobs = MemoryBlobStore()
+        self.service = VectorStoreService(self.store)
+        self.search = SearchService(self.store, BagOfWords(), self.service)
+        self.worker = IngestionWorker(
+            Ingester(self.store, self.blobs, BagOfWords(), "me"), IngestionConfig()
+        )
+
+    async def upload(self, filename: str, data: bytes) -> str:
+        file_id = f"file-{zlib.crc32(filename.encode())}"
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield data
+
+        await self.blobs.put(file_id, chunks())
+        file = FileObject(
+            id=file_id, bytes=len(data), created_at=1, filename=filename, purpose="assistants"
+        )
+        await self.store.insert_file(file)
+        return file_id
+
+    async def drain(self) -> None:
+        while await self.worker.run_once():
+            pass
+
+
+@pytest.fixture
+def setup() -> Setup:
+    return Setup()
+
+
+async def test_files_are_ingested_and_a_bad_one_fails_alone(setup: Setup) -> None:
+    good = await setup.upload("cats.txt", b"Cats purr when they are content.")
+    bad = await setup.upload("tool.exe", b"MZ\x00\x01")
+    broken = await setup.upload("doc.pdf", b"%PDF-1.4 not really")
+    request = CreateVectorStoreRequest(name="pets", file_ids=[good, bad, broken])
+    created = await setup.service.create(request)
+    assert created.status == "in_progress"
+    assert created.file_counts.in_progress == 3
+    await setup.drain()
+    done = await setup.service.get(created.id)
+    assert done.status == "completed"
+    assert (done.file_counts.completed, done.file_counts.failed, done.file_counts.total) == (
+        1,
+        2,
+        3,
+    )
+    assert done.usage_bytes > 0
+    failed = await setup.service.get_file(created.id, bad)
+    assert failed.last_error is not None
+    assert failed.last_error.code == "unsupported_file"
+    corrupt = await setup.service.get_file(created.id, broken)
+    assert corrupt.last_error is not None
+    assert corrupt.last_error.code == "invalid_file"
+
+
+async def test_search_finds_the_passage_and_skips_deleted_files(setup: Setup) -> None:
+    cats = await setup.upload("cats.txt", b"Cats purr when they are content.")
+    dogs = await setup.upload("dogs.txt", b"Dogs bark at the mail carrier.")
+    vs = await setup.service.create(CreateVectorStoreRequest(file_ids=[cats, dogs]))
+    await setup.drain()
+    hits = await setup.search.search([vs.id], "why do dogs bark", 10, 0.0)
+    assert hits[0].file_id == dogs
+    assert hits[0].filename == "dogs.txt"
+    assert 0 < hits[0].score <= 1
+    page = await setup.search.search_page(vs.id, SearchRequest(query="cats purr"))
+    assert page.data[0].content[0].text == "Cats purr when they are content."
+    await setup.store.delete_file(cats)
+    hits = await setup.search.search([vs.id], "cats purr", 10, 0.0)
+    assert cats not in {hit.file_id for hit in hits}
+    assert (await setup.service.get_file(vs.id, cats)).status == "completed"
+
+
+async def test_a_lapsed_lease_is_taken_again(setup: Setup) -> None:
+    file_id = await setup.upload("notes.md", b"# Notes\n\nLeases lapse.")
+    vs = await setup.service.create(CreateVectorStoreRequest())
+    await setup.service.add_file(vs.id, CreateVectorStoreFileRequest(file_id=file_id))
+    dead = await setup.store.claim_vector_store_file("dead", 0.0, 1.0)  # then it died
+    assert dead is not None
+    await setup.drain()
+    assert (await setup.service.get_file(vs.id, file_id)).status == "completed"
+
+
+async def test_batches_count_and_cancel(setup: Setup) -> None:
+    ids = [await setup.upload(f"n{i}.txt", b"note %d" % i) for i in range(2)]
+    vs = await setup.service.create(CreateVectorStoreRequest())
+    batch = await setup.service.create_batch(vs.id, CreateFileBatchRequest(file_ids=ids))
+    assert (batch.status, batch.file_counts.total) == ("in_progress", 2)
+    cancelled = await setup.service.cancel_batch(vs.id, batch.id)
+    assert (cancelled.status, cancelled.file_counts.cancelled) == ("cancelled", 2)
+    assert not await setup.worker.run_once()
+
+
+async def test_errors_name_the_param(setup: Setup) -> None:
+    vs = await setup.service.create(CreateVectorStoreRequest())
+    with pytest.raises(NotFoundError, match="No file found with id 'file-x'"):
+        await setup.service.add_file(vs.id, CreateVectorStoreFileRequest(file_id="file-x"))
+    with pytest.raises(NotFoundError):
+        await setup.service.get("vs_missing")
+    strategy = {
+        "type": "static",
+        "static": {"max_chunk_size_tokens": 50, "chunk_overlap_tokens": 0},
+    }
+    with pytest.raises(InvalidRequestError) as info:
+        await setup.service.create(CreateVectorStoreRequest(chunking_strategy=strategy))
+    assert info.value.param == "chunking_strategy.static.max_chunk_size_tokens"

@@ -1,0 +1,191 @@
+"""The in-memory store's vector stores, their files, batches and chunks."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from threadline.protocol.common import ListQuery
+from threadline.protocol.vector_stores import FileBatch, VectorStore, VectorStoreFile
+from threadline.store.base import FileClaim, FileStats, Page, StoredChunk, cursor_not_found
+
+__all__ = ["MemoryVectorStores"]
+
+T = TypeVar("T")
+
+
+@dataclass
+class _FileRow:
+    seq: int
+    file: VectorStoreFile
+    batch_id: str | None = None
+    owner: str | None = None
+    until: float = 0.0
+    attempts: int = 0
+    chunks: list[StoredChunk] = dataclasses.field(default_factory=list)
+
+
+def _page(items: list[tuple[int, T]], query: ListQuery, seq_of: dict[str, int]) -> Page[T]:
+    """OpenAI's cursor rules over (seq, item) sorted ascending; `seq_of` resolves cursors."""
+    for param, cursor in (("after", query.after), ("before", query.before)):
+        if cursor is not None and cursor not in seq_of:
+            raise cursor_not_found(param, cursor)
+    desc = query.order == "desc"
+    ordered = items[::-1] if desc else items
+    after = seq_of[query.after] if query.after is not None else None
+    before = seq_of[query.before] if query.before is not None else None
+
+    def past(seq: int, cursor: int) -> bool:
+        return seq < cursor if desc else seq > cursor
+
+    chosen = [
+        item
+        for seq, item in ordered
+        if (after is None or past(seq, after)) and (before is None or past(before, seq))
+    ]
+    if before is not None and after is None:
+        return Page(chosen[-query.limit :], len(chosen) > query.limit)
+    return Page(chosen[: query.limit], len(chosen) > query.limit)
+
+
+class MemoryVectorStores:
+    """Mixed into `MemoryStore`, whose `_seq` orders every object."""
+
+    _seq: Iterator[int]
+
+    def _init_vectors(self) -> None:
+        self._vector_stores: dict[str, tuple[int, VectorStore]] = {}
+        self._vs_files: dict[tuple[str, str], _FileRow] = {}
+        self._batches: dict[str, FileBatch] = {}
+
+    async def insert_vector_store(
+        self, store: VectorStore, files: Sequence[VectorStoreFile] = ()
+    ) -> None:
+        self._vector_stores[store.id] = (next(self._seq), store)
+        await self.insert_vector_store_files(files)
+
+    async def get_vector_store(self, vector_store_id: str) -> VectorStore | None:
+        row = self._vector_stores.get(vector_store_id)
+        return row[1] if row else None
+
+    async def replace_vector_store(self, store: VectorStore) -> bool:
+        row = self._vector_stores.get(store.id)
+        if row is None:
+            return False
+        self._vector_stores[store.id] = (row[0], store)
+        return True
+
+    async def delete_vector_store(self, vector_store_id: str) -> bool:
+        if self._vector_stores.pop(vector_store_id, None) is None:
+            return False
+        for key in [k for k in self._vs_files if k[0] == vector_store_id]:
+            del self._vs_files[key]
+        for batch_id in [
+            b.id for b in self._batches.values() if b.vector_store_id == vector_store_id
+        ]:
+            del self._batches[batch_id]
+        return True
+
+    async def list_vector_stores(self, query: ListQuery) -> Page[VectorStore]:
+        items = [(seq, vs) for seq, vs in self._vector_stores.values()]
+        seq_of = {vs.id: seq for seq, vs in self._vector_stores.values()}
+        return _page(items, query, seq_of)
+
+    def _rows_of(self, vector_store_id: str) -> list[_FileRow]:
+        rows = [r for k, r in self._vs_files.items() if k[0] == vector_store_id]
+        return sorted(rows, key=lambda r: r.seq)
+
+    async def vector_store_stats(
+        self, vector_store_id: str, batch_id: str | None = None
+    ) -> FileStats:
+        rows = [
+            r for r in self._rows_of(vector_store_id) if batch_id is None or r.batch_id == batch_id
+        ]
+        counts: Counter[str] = Counter(r.file.status for r in rows)
+        return FileStats(dict(counts), sum(r.file.usage_bytes for r in rows))
+
+    async def insert_vector_store_files(
+        self, files: Sequence[VectorStoreFile], batch: FileBatch | None = None
+    ) -> bool:
+        if any(f.vector_store_id not in self._vector_stores for f in files):
+            return False
+        if batch is not None:
+            if batch.vector_store_id not in self._vector_stores:
+                return False
+            self._batches[batch.id] = batch
+        for file in files:
+            key = (file.vector_store_id, file.id)
+            self._vs_files[key] = _FileRow(next(self._seq), file, batch.id if batch else None)
+        return True
+
+    async def get_vector_store_file(
+        self, vector_store_id: str, file_id: str
+    ) -> VectorStoreFile | None:
+        row = self._vs_files.get((vector_store_id, file_id))
+        return row.file if row else None
+
+    async def list_vector_store_files(
+        self,
+        vector_store_id: str,
+        query: ListQuery,
+        status: str | None = None,
+        batch_id: str | None = None,
+    ) -> Page[VectorStoreFile]:
+        rows = self._rows_of(vector_store_id)
+        seq_of = {r.file.id: r.seq for r in rows}
+        kept = [
+            (r.seq, r.file)
+            for r in rows
+            if (status is None or r.file.status == status)
+            and (batch_id is None or r.batch_id == batch_id)
+        ]
+        return _page(kept, query, seq_of)
+
+    async def delete_vector_store_file(self, vector_store_id: str, file_id: str) -> bool:
+        return self._vs_files.pop((vector_store_id, file_id), None) is not None
+
+    async def get_file_batch(self, vector_store_id: str, batch_id: str) -> FileBatch | None:
+        batch = self._batches.get(batch_id)
+        return batch if batch is not None and batch.vector_store_id == vector_store_id else None
+
+    async def cancel_file_batch(self, vector_store_id: str, batch_id: str) -> FileBatch | None:
+        batch = await self.get_file_batch(vector_store_id, batch_id)
+        if batch is None:
+            return None
+        batch = batch.model_copy(update={"status": "cancelled"})
+        self._batches[batch_id] = batch
+        for row in self._rows_of(vector_store_id):
+            if row.batch_id == batch_id and row.file.status == "in_progress":
+                row.file = row.file.model_copy(update={"status": "cancelled"})
+        return batch
+
+    async def claim_vector_store_file(
+        self, owner: str, now: float, lease_seconds: float
+    ) -> FileClaim | None:
+        for row in sorted(self._vs_files.values(), key=lambda r: r.seq):
+            if row.file.status == "in_progress" and row.until <= now:
+                row.owner, row.until = owner, now + lease_seconds
+                row.attempts += 1
+                return FileClaim(row.file, row.attempts)
+        return None
+
+    async def finish_vector_store_file(
+        self, file: VectorStoreFile, chunks: Sequence[StoredChunk], owner: str
+    ) -> bool:
+        row = self._vs_files.get((file.vector_store_id, file.id))
+        if row is None or row.owner != owner or row.file.status != "in_progress":
+            return False
+        row.file, row.chunks = file, list(chunks)
+        row.owner, row.until = None, 0.0
+        return True
+
+    async def vector_store_chunks(self, vector_store_ids: Sequence[str]) -> list[StoredChunk]:
+        found: list[StoredChunk] = []
+        for vector_store_id in vector_store_ids:
+            for row in self._rows_of(vector_store_id):
+                if row.file.status == "completed":
+                    found.extend(row.chunks)
+        return found
