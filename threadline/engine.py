@@ -17,7 +17,11 @@ from threadline.runs.bus import LocalBus
 from threadline.runs.events import Event
 from threadline.runs.executor import Executor, ExecutorConfig
 from threadline.runs.worker import Worker, WorkerConfig
+from threadline.services.search import SearchService
+from threadline.services.vector_stores import VectorStoreService
 from threadline.store.base import Store
+from threadline.tools.builtin import BuiltinTools
+from threadline.tools.file_search import FileSearcher
 
 __all__ = ["Engine"]
 
@@ -59,7 +63,10 @@ class Engine:
         distributed = settings.distributed()
         executor_config = ExecutorConfig(max_model_calls=settings.max_model_calls)
         bus = LocalBus()
-        executor = Executor(store, model, bus, config=executor_config)
+        embedder = embedder if embedder is not None else MiniLMEmbedder()
+        search = SearchService(store, embedder, VectorStoreService(store))
+        tools = BuiltinTools(file_search=FileSearcher(store, search))
+        executor = Executor(store, model, bus, tools, executor_config)
         worker_config = WorkerConfig(
             concurrency=settings.worker_concurrency,
             lease_seconds=settings.run_lease_seconds,
@@ -70,7 +77,6 @@ class Engine:
         if blobs is None:
             blobs = FileBlobStore(settings.files_dir())
         keepalive = settings.stream_keepalive_seconds
-        embedder = embedder if embedder is not None else MiniLMEmbedder()
         ingestion = IngestionWorker(Ingester(store, blobs, embedder, worker.owner))
         return cls(store, blobs, bus, model, worker, embedder, ingestion, distributed, keepalive)
 

@@ -11,6 +11,7 @@ from threadline.protocol.messages import Message
 from threadline.protocol.runs import Run, RunStep
 from threadline.runs.prompt import NO_OUTPUT, Prompt, PromptTooLarge, build_prompt
 from threadline.runs.tokens import count_message, count_messages, count_tools
+from threadline.tools.file_search import NO_FILES, NO_RESULTS
 
 JSON = dict[str, Any]
 _ids = itertools.count(1)
@@ -306,8 +307,17 @@ def test_file_search_call_renders_results() -> None:
         "name": "file_search",
         "arguments": json.dumps({"query": ""}),
     }
-    assert reply["content"] == "[notes.md] Oslo is rainy.\n[other.md]"
-    assert empty_reply["content"] == "(no results)"
+    lines = reply["content"].split("\n")
+    assert lines[:2] == ["[notes.md (file-a)] Oslo is rainy.", "[other.md (file-b)]"]
+    assert "【0†notes.md】" in lines[2]
+    assert empty_reply["content"] == NO_FILES
+
+
+def test_file_search_call_without_results() -> None:
+    searched = {"ranking_options": {"score_threshold": 0.0}, "results": []}
+    step = tool_step({"id": "call_fs", "type": "file_search", "file_search": searched})
+    _, reply = messages_of(make_run(), [step])
+    assert reply["content"] == NO_RESULTS
 
 
 # Tools and options

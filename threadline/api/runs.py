@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -17,11 +19,12 @@ from threadline.protocol.runs import (
     CreateThreadAndRunRequest,
     ModifyRunRequest,
     Run,
+    RunStep,
     SubmitToolOutputsRequest,
 )
 from threadline.runs.events import Event, run_event
 from threadline.runs.stream import open_stream
-from threadline.services.steps import RESULT_CONTENT
+from threadline.services.steps import RESULT_CONTENT, shown
 from threadline.store.base import Lease
 
 __all__ = ["routes"]
@@ -60,12 +63,26 @@ def _lease(request: Request, stream: bool | None) -> Lease | None:
 
 
 async def _stream(
-    request: Request, run: Run, prelude: list[Event], leased: bool = True
+    request: Request,
+    run: Run,
+    prelude: list[Event],
+    leased: bool = True,
+    include: frozenset[str] = frozenset(),
 ) -> Response:
-    """Execute the run in this process and answer with its events as SSE."""
+    """Execute the run in this process and answer with its events as SSE; steps carry
+    file_search result content only when `include` asks for it."""
     engine = _engine(request)
     stream = await open_stream(engine.worker, run, prelude, engine.keepalive_seconds, leased)
-    return sse_response(stream.events())
+    return sse_response(_shown_steps(stream.events(), include))
+
+
+async def _shown_steps(
+    events: AsyncIterator[Event | None], include: frozenset[str]
+) -> AsyncIterator[Event | None]:
+    async for event in events:
+        if event is not None and isinstance(event.data, RunStep):
+            event = Event(event.event, shown(event.data, include))
+        yield event
 
 
 def _created(run: Run) -> list[Event]:
@@ -76,12 +93,12 @@ def _created(run: Run) -> list[Event]:
 
 
 async def create(request: Request) -> Response:
-    _include(request)
+    include = _include(request)
     body = await parse_body(request, CreateRunRequest)
     thread_id = path_param(request, "thread_id")
     run = await services(request).runs.create(thread_id, body, _lease(request, body.stream))
     if body.stream:
-        return await _stream(request, run, _created(run))
+        return await _stream(request, run, _created(run), include=include)
     return json_response(run)
 
 

@@ -35,6 +35,7 @@ from threadline.protocol.runs import (
 )
 from threadline.protocol.tools import AssistantTool, CodeInterpreterTool, FunctionTool
 from threadline.runs.tokens import REPLY_PRIMING, count_message, count_tools
+from threadline.tools.file_search import render_output
 
 __all__ = ["Prompt", "PromptTooLarge", "build_prompt"]
 
@@ -208,11 +209,7 @@ def _call_parts(call: StepToolCall) -> tuple[str, str, str]:
         ]
         output = "\n".join(lines) or "(no output)"
         return "code_interpreter", json.dumps({"code": code.input}), output
-    lines = []
-    for result in call.file_search.results:
-        texts = [content.text for content in result.content or []]
-        lines.append(f"[{result.file_name}] {' '.join(texts)}".rstrip())
-    return "file_search", json.dumps({"query": ""}), "\n".join(lines) or "(no results)"
+    return "file_search", json.dumps({"query": ""}), render_output(call)
 
 
 # Truncation

@@ -24,7 +24,7 @@ from threadline.protocol.runs import (
     Usage,
 )
 from threadline.protocol.stream import MessageDelta, RunStepDelta
-from threadline.runs import tokens
+from threadline.runs import citations, tokens
 from threadline.runs.events import Event, message_event, step_event
 from threadline.store.base import Store
 
@@ -124,6 +124,15 @@ class Turn:
 
     def _content(self) -> list[MessageContent]:
         return [TextContent(text=Text(value="".join(self.text)))]
+
+    async def _annotated(self) -> list[MessageContent]:
+        """The final content: the text with its citations of file_search results."""
+        text = "".join(self.text)
+        if citations.MARKER_OPEN not in text:
+            return self._content()
+        results = citations.search_results(await self.store.run_steps(self.run.id))
+        annotations = citations.annotate(text, results)
+        return [TextContent(text=Text(value=text, annotations=list(annotations)))]
 
     async def _chunk(self, chunk: ChatCompletionChunk) -> AsyncIterator[Event]:
         if chunk.usage is not None:
@@ -243,7 +252,7 @@ class Turn:
             return []
         at = now()
         message = close_message(
-            message.model_copy(update={"content": self._content()}),
+            message.model_copy(update={"content": await self._annotated()}),
             "max_tokens" if incomplete else None,
             at,
         )

@@ -9,7 +9,7 @@ from threadline.protocol.runs import FileSearchToolCall, RunStep, ToolCallsDetai
 from threadline.services.resources import list_page
 from threadline.store.base import Store
 
-__all__ = ["RESULT_CONTENT", "StepService", "without_result_content"]
+__all__ = ["RESULT_CONTENT", "StepService", "shown", "without_result_content"]
 
 RESULT_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 

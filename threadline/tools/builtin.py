@@ -1,12 +1,13 @@
 """Built-in tools executed inside a run: `code_interpreter` and `file_search`.
 
 Each is offered to the upstream model as a function; the call it makes becomes a typed
-tool call in the run step. Until a backend is configured a call answers, as its output,
-that the tool is unavailable, so the model can tell the user instead of failing the run."""
+tool call in the run step. A tool without a backend answers, as its output, that it is
+unavailable, so the model can tell the user instead of failing the run."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from threadline.protocol.runs import (
@@ -17,6 +18,7 @@ from threadline.protocol.runs import (
     LogsOutput,
     Run,
 )
+from threadline.tools.file_search import FileSearcher
 
 __all__ = ["BuiltinTools", "PendingToolCall", "outputs_delta", "started_delta"]
 
@@ -63,8 +65,11 @@ def outputs_delta(
     return {"index": index, "type": call.type, "code_interpreter": {"outputs": outputs}}
 
 
+@dataclass
 class BuiltinTools:
-    """Runs built-in tool calls; later backends replace the unavailable answers."""
+    """Runs built-in tool calls: file_search with its searcher when one is given."""
+
+    file_search: FileSearcher | None = None
 
     async def call(
         self, run: Run, call: PendingToolCall
@@ -73,4 +78,6 @@ class BuiltinTools:
             logs = LogsOutput(logs=UNAVAILABLE.format(name=call.name))
             details = CodeInterpreterCall(input=_argument(call.arguments, "code"), outputs=[logs])
             return CodeInterpreterToolCall(id=call.id, code_interpreter=details)
+        if self.file_search is not None:
+            return await self.file_search.call(run, call.id, _argument(call.arguments, "query"))
         return FileSearchToolCall(id=call.id, file_search=FileSearchCall())
