@@ -51,6 +51,33 @@ class Settings(BaseSettings):
         default="",
         description="API key sent to the upstream model endpoint as a bearer token.",
     )
+    embeddings_model: str = Field(
+        default="",
+        description=(
+            "Embedding model for file_search. Empty: the local all-MiniLM-L6-v2 model on the "
+            "CPU. Otherwise a model name served at the upstream's `/v1/embeddings`. Vectors "
+            "of different models never mix: files added under another model must be re-added."
+        ),
+    )
+    embeddings_base_url: str = Field(
+        default="",
+        description=(
+            "Base URL of the OpenAI-compatible `/v1/embeddings` endpoint, ending in `/v1`. "
+            "Empty: `THREADLINE_MODEL_BASE_URL`. Used only with `THREADLINE_EMBEDDINGS_MODEL`."
+        ),
+    )
+    embeddings_api_key: str = Field(
+        default="",
+        description=("API key for the embeddings endpoint. Empty: `THREADLINE_MODEL_API_KEY`."),
+    )
+    embeddings_dimensions: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Dimensions asked of the upstream embedding model (only models that accept "
+            "`dimensions`, such as text-embedding-3-*). 0: the model's own width."
+        ),
+    )
     api_keys: str = Field(
         default="",
         description=(

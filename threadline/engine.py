@@ -7,10 +7,12 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import openai
+
 from threadline.blobs import BlobStore, FileBlobStore
 from threadline.config import Settings
 from threadline.inference import ModelClient, OpenAIModelClient
-from threadline.retrieval.embeddings import Embedder, MiniLMEmbedder
+from threadline.retrieval.embeddings import Embedder, MiniLMEmbedder, UpstreamEmbedder
 from threadline.retrieval.ingestion import Ingester, IngestionWorker
 from threadline.runs import tokens
 from threadline.runs.bus import LocalBus
@@ -23,7 +25,7 @@ from threadline.store.base import Store
 from threadline.tools.builtin import BuiltinTools
 from threadline.tools.file_search import FileSearcher
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "configured_embedder"]
 
 # How often processes that share a PostgreSQL database look at it for what the
 # in-process bus cannot tell them (new runs queued elsewhere, cancels from elsewhere).
@@ -63,7 +65,7 @@ class Engine:
         distributed = settings.distributed()
         executor_config = ExecutorConfig(max_model_calls=settings.max_model_calls)
         bus = LocalBus()
-        embedder = embedder if embedder is not None else MiniLMEmbedder()
+        embedder = embedder if embedder is not None else configured_embedder(settings)
         search = SearchService(store, embedder, VectorStoreService(store))
         tools = BuiltinTools(file_search=FileSearcher(store, search))
         executor = Executor(store, model, bus, tools, executor_config)
@@ -96,9 +98,33 @@ class Engine:
     async def close(self) -> None:
         await self.ingestion.stop()
         await self.worker.stop()
-        close = getattr(self.model, "close", None)
-        if close is not None:
-            await close()
+        for part in (self.model, self.embedder):
+            close = getattr(part, "close", None)
+            if close is not None:
+                await close()
+
+
+def configured_embedder(settings: Settings) -> Embedder:
+    """The local MiniLM model, or `THREADLINE_EMBEDDINGS_MODEL` at the upstream's
+    `/v1/embeddings` when that is set."""
+    if not settings.embeddings_model:
+        return MiniLMEmbedder()
+    base_url = settings.embeddings_base_url or settings.model_base_url
+    if not base_url:
+        raise ValueError(
+            "THREADLINE_EMBEDDINGS_MODEL needs THREADLINE_EMBEDDINGS_BASE_URL "
+            "(or THREADLINE_MODEL_BASE_URL)."
+        )
+    client = openai.AsyncOpenAI(
+        base_url=base_url,
+        api_key=settings.embeddings_api_key or settings.model_api_key or "none",
+        timeout=settings.model_timeout_seconds,
+        max_retries=settings.model_max_retries,
+    )
+    dimensions = settings.embeddings_dimensions
+    return UpstreamEmbedder(
+        client, settings.embeddings_model, dimensions, send_dimensions=dimensions > 0
+    )
 
 
 def _status_listener(bus: LocalBus) -> Callable[[str, Event], None]:

@@ -30,6 +30,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from threadline.fake_embeddings import embeddings_route
+
 __all__ = ["FakeUpstream", "FakeUpstreamApp", "main"]
 
 _DIRECTIVE = re.compile(r"call:([A-Za-z0-9_.-]+)\(")
@@ -212,6 +214,7 @@ class FakeUpstreamApp:
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
+                Route("/v1/embeddings", embeddings_route, methods=["POST"]),
                 Route("/_fake/script", self._script_route, methods=["POST"]),
                 Route("/_fake/requests", self._requests_route, methods=["GET"]),
                 Route("/_fake/reset", self._reset_route, methods=["POST"]),

@@ -84,13 +84,12 @@ def test_keys_are_required_when_configured() -> None:
     assert basic.status_code == 401
 
 
-def test_vector_store_helper_is_refused_clearly(client: TestClient) -> None:
-    body: dict[str, object] = {
-        "tool_resources": {"file_search": {"vector_stores": [{"file_ids": []}]}}
-    }
+def test_vector_store_ids_and_helper_together_are_refused(client: TestClient) -> None:
+    both = {"vector_store_ids": ["vs_a"], "vector_stores": [{"file_ids": []}]}
+    body: dict[str, object] = {"tool_resources": {"file_search": both}}
     response = client.post("/v1/threads", json=body)
     assert response.status_code == 400
-    assert _error(response.json())["param"] == "tool_resources.file_search.vector_stores"
+    assert _error(response.json())["param"] == "tool_resources.file_search"
 
 
 def test_modify_keeps_what_is_not_given(client: TestClient) -> None:

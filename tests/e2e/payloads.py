@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import openai
 from openai.pagination import AsyncCursorPage, SyncCursorPage
 from openai.types.beta import Thread
 
 __all__ = [
-    "ATTACHMENTS",
     "IMAGE_FILE",
     "IMAGE_URL",
-    "INITIAL_MESSAGES",
     "THREAD_TOOL_RESOURCES",
+    "attachments",
     "cursors",
     "expected_message",
+    "initial_messages",
     "not_found",
     "text",
 ]
@@ -28,19 +29,26 @@ IMAGE_URL: Any = {
     "type": "image_url",
     "image_url": {"url": "https://example.com/cat.png", "detail": "low"},
 }
-ATTACHMENTS: Any = [
-    {"file_id": "file-data1", "tools": [{"type": "code_interpreter"}, {"type": "file_search"}]}
-]
-INITIAL_MESSAGES: Any = [
-    {"role": "user", "content": "Hello there."},
-    {
-        "role": "user",
-        "content": [{"type": "text", "text": "Look at these:"}, IMAGE_FILE, IMAGE_URL],
-        "attachments": ATTACHMENTS,
-        "metadata": {"part": "2"},
-    },
-    {"role": "assistant", "content": "Nice pictures."},
-]
+
+
+def attachments(client: openai.OpenAI) -> Any:
+    """Attachments of a freshly uploaded file (attached files must exist)."""
+    data = client.files.create(file=("data.txt", b"Some data."), purpose="assistants")
+    return [{"file_id": data.id, "tools": [{"type": "code_interpreter"}, {"type": "file_search"}]}]
+
+
+def initial_messages(attached: Any) -> Any:
+    """A thread's first messages in every shape, the second one with `attached`."""
+    return [
+        {"role": "user", "content": "Hello there."},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "Look at these:"}, IMAGE_FILE, IMAGE_URL],
+            "attachments": attached,
+            "metadata": {"part": "2"},
+        },
+        {"role": "assistant", "content": "Nice pictures."},
+    ]
 
 
 def text(value: str) -> dict[str, Any]:

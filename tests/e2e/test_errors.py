@@ -264,8 +264,12 @@ def test_bad_tool_type_lists_the_supported_ones(http: httpx.Client) -> None:
             "tool_resources.file_search.vector_store_ids",
         ),
         (
-            {"tool_resources": {"file_search": {"vector_stores": [{"file_ids": []}]}}},
-            "tool_resources.file_search.vector_stores",
+            {
+                "tool_resources": {
+                    "file_search": {"vector_store_ids": ["vs_a"], "vector_stores": [{}]}
+                }
+            },
+            "tool_resources.file_search",
         ),
     ],
 )

@@ -12,9 +12,9 @@ from openai.types.beta import Thread
 
 from tests.e2e.harness import SDK_DEPRECATED
 from tests.e2e.payloads import (
-    ATTACHMENTS,
     IMAGE_FILE,
     IMAGE_URL,
+    attachments,
     cursors,
     expected_message,
     not_found,
@@ -45,16 +45,17 @@ def test_create_text_message(client: openai.OpenAI) -> None:
 
 def test_create_with_content_parts_attachments_and_metadata(client: openai.OpenAI) -> None:
     thread = client.beta.threads.create()
+    attached = attachments(client)
     parts: Any = [{"type": "text", "text": "See:"}, IMAGE_FILE, IMAGE_URL]
     message = client.beta.threads.messages.create(
-        thread.id, role="assistant", content=parts, attachments=ATTACHMENTS, metadata={"k": "v"}
+        thread.id, role="assistant", content=parts, attachments=attached, metadata={"k": "v"}
     )
     assert message.to_dict() == {
         **expected_message(thread, message.id),
         "created_at": message.created_at,
         "role": "assistant",
         "content": [text("See:"), IMAGE_FILE, IMAGE_URL],
-        "attachments": ATTACHMENTS,
+        "attachments": attached,
         "metadata": {"k": "v"},
     }
 

@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from tests.e2e.harness import SDK_DEPRECATED, Databases, ServerFactory, sdk_client
-from tests.e2e.payloads import ATTACHMENTS, IMAGE_URL, INITIAL_MESSAGES, THREAD_TOOL_RESOURCES
+from tests.e2e.payloads import IMAGE_URL, THREAD_TOOL_RESOURCES, attachments, initial_messages
 
 pytestmark = [pytest.mark.e2e, SDK_DEPRECATED]
 
@@ -30,13 +30,16 @@ def _populate(sdk: openai.OpenAI) -> list[str]:
     gone = sdk.beta.assistants.create(model="gpt-4o", name="gone")
     sdk.beta.assistants.delete(gone.id)
     sdk.beta.assistants.create(model="m", response_format={"type": "json_object"})
+    attached = attachments(sdk)
     full = sdk.beta.threads.create(
-        messages=INITIAL_MESSAGES, tool_resources=THREAD_TOOL_RESOURCES, metadata={"t": "1"}
+        messages=initial_messages(attached),
+        tool_resources=THREAD_TOOL_RESOURCES,
+        metadata={"t": "1"},
     )
     empty = sdk.beta.threads.create()
     parts: Any = [IMAGE_URL, {"type": "text", "text": "later"}]
     later = sdk.beta.threads.messages.create(
-        full.id, role="user", content=parts, attachments=ATTACHMENTS
+        full.id, role="user", content=parts, attachments=attached
     )
     sdk.beta.threads.messages.update(later.id, thread_id=full.id, metadata={"m": "2"})
     first = sdk.beta.threads.messages.list(full.id, order="asc").data[0]

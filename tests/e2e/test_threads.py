@@ -11,12 +11,12 @@ import pytest
 
 from tests.e2e.harness import SDK_DEPRECATED
 from tests.e2e.payloads import (
-    ATTACHMENTS,
     IMAGE_FILE,
     IMAGE_URL,
-    INITIAL_MESSAGES,
     THREAD_TOOL_RESOURCES,
+    attachments,
     expected_message,
+    initial_messages,
     not_found,
     text,
 )
@@ -56,7 +56,8 @@ def test_create_with_tool_resources_and_metadata(client: openai.OpenAI) -> None:
 
 
 def test_create_with_initial_messages(client: openai.OpenAI) -> None:
-    thread = client.beta.threads.create(messages=INITIAL_MESSAGES)
+    attached = attachments(client)
+    thread = client.beta.threads.create(messages=initial_messages(attached))
     listed = client.beta.threads.messages.list(thread.id, order="asc").data
     assert len(listed) == 3
     assert [m.to_dict() for m in listed] == [
@@ -65,7 +66,7 @@ def test_create_with_initial_messages(client: openai.OpenAI) -> None:
             thread,
             listed[1].id,
             content=[text("Look at these:"), IMAGE_FILE, IMAGE_URL],
-            attachments=ATTACHMENTS,
+            attachments=attached,
             metadata={"part": "2"},
         ),
         expected_message(thread, listed[2].id, role="assistant", content=[text("Nice pictures.")]),
@@ -74,7 +75,7 @@ def test_create_with_initial_messages(client: openai.OpenAI) -> None:
 
 
 def test_initial_messages_list_newest_first_by_default(client: openai.OpenAI) -> None:
-    thread = client.beta.threads.create(messages=INITIAL_MESSAGES)
+    thread = client.beta.threads.create(messages=initial_messages(attachments(client)))
     asc = [m.id for m in client.beta.threads.messages.list(thread.id, order="asc").data]
     desc = [m.id for m in client.beta.threads.messages.list(thread.id).data]
     assert desc == asc[::-1]
@@ -107,7 +108,7 @@ def test_modify_with_nothing_changes_nothing(client: openai.OpenAI) -> None:
 
 
 def test_delete_removes_the_thread_and_its_messages(client: openai.OpenAI) -> None:
-    thread = client.beta.threads.create(messages=INITIAL_MESSAGES)
+    thread = client.beta.threads.create(messages=initial_messages(attachments(client)))
     message_id = client.beta.threads.messages.list(thread.id).data[0].id
     deleted = client.beta.threads.delete(thread.id)
     assert deleted.to_dict() == {"id": thread.id, "object": "thread.deleted", "deleted": True}

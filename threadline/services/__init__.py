@@ -9,6 +9,7 @@ from threadline.config import DEFAULT_MAX_FILE_BYTES
 from threadline.retrieval.embeddings import Embedder, MiniLMEmbedder
 from threadline.runs.bus import Bus
 from threadline.services.assistants import AssistantService
+from threadline.services.attached_files import AttachedFiles
 from threadline.services.files import FileService
 from threadline.services.messages import MessageService
 from threadline.services.runs import RunService
@@ -48,11 +49,12 @@ class Services:
         tests that upload nothing); searches embed with `embedder` (MiniLM when None)."""
         vector_stores = VectorStoreService(store)
         embedder = embedder if embedder is not None else MiniLMEmbedder()
+        attached = AttachedFiles(store, vector_stores)
         return cls(
-            AssistantService(store),
-            ThreadService(store),
-            MessageService(store),
-            RunService(store, bus, run_expiry_seconds, poll_interval),
+            AssistantService(store, attached),
+            ThreadService(store, attached),
+            MessageService(store, attached),
+            RunService(store, bus, run_expiry_seconds, poll_interval, attached=attached),
             StepService(store),
             FileService(store, blobs if blobs is not None else MemoryBlobStore(), max_file_bytes),
             vector_stores,

@@ -10,17 +10,20 @@ from threadline.protocol.assistants import (
     ModifyAssistantRequest,
 )
 from threadline.protocol.common import DeletedObject, ListPage, ListQuery
-from threadline.services.resources import list_page, tool_resources_from
+from threadline.services.attached_files import AttachedFiles
+from threadline.services.resources import list_page
 from threadline.store.base import Store
 
 __all__ = ["AssistantService"]
 
 
 class AssistantService:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, attached: AttachedFiles) -> None:
         self.store = store
+        self.attached = attached
 
     async def create(self, request: CreateAssistantRequest) -> Assistant:
+        resources = await self.attached.tool_resources(request.tool_resources)
         assistant = Assistant(
             id=new_id("asst"),
             created_at=now(),
@@ -29,7 +32,7 @@ class AssistantService:
             model=request.model,
             instructions=request.instructions,
             tools=request.tools,
-            tool_resources=tool_resources_from(request.tool_resources),
+            tool_resources=resources,
             metadata=request.metadata if request.metadata is not None else {},
             temperature=request.temperature if request.temperature is not None else 1.0,
             top_p=request.top_p if request.top_p is not None else 1.0,
@@ -55,7 +58,7 @@ class AssistantService:
         if "model" in given and request.model is not None:
             changes["model"] = request.model
         if "tool_resources" in given:
-            changes["tool_resources"] = tool_resources_from(request.tool_resources)
+            changes["tool_resources"] = await self.attached.tool_resources(request.tool_resources)
         if "metadata" in given:
             changes["metadata"] = request.metadata if request.metadata is not None else {}
         for name in ("temperature", "top_p"):

@@ -13,6 +13,7 @@ from threadline.protocol.messages import (
     Text,
     TextContent,
 )
+from threadline.services.attached_files import AttachedFiles
 from threadline.services.resources import list_page
 from threadline.store.base import Store, ThreadBusyError
 
@@ -50,10 +51,12 @@ def build_message(thread_id: str, request: CreateMessageRequest, created_at: int
 
 
 class MessageService:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, attached: AttachedFiles) -> None:
         self.store = store
+        self.attached = attached
 
     async def create(self, thread_id: str, request: CreateMessageRequest) -> Message:
+        await self.attached.check([request])
         message = build_message(thread_id, request, now())
         try:
             inserted = await self.store.insert_message(message)
@@ -63,6 +66,7 @@ class MessageService:
             ) from None
         if not inserted:
             raise NotFoundError.for_object("thread", thread_id)
+        await self.attached.into_thread(thread_id, [request])
         return message
 
     async def get(self, thread_id: str, message_id: str) -> Message:

@@ -23,8 +23,9 @@ from threadline.protocol.threads import Thread
 from threadline.protocol.tools import ToolResources
 from threadline.runs import states
 from threadline.runs.bus import Bus
+from threadline.services.attached_files import AttachedFiles
 from threadline.services.messages import build_message
-from threadline.services.resources import list_page, tool_resources_from
+from threadline.services.resources import list_page
 from threadline.services.tool_outputs import apply_outputs, check_outputs, pending_step
 from threadline.store.base import Lease, Store, ThreadBusyError
 
@@ -46,9 +47,16 @@ _MOVING = frozenset({"queued", "in_progress", "cancelling"})
 
 class RunService:
     def __init__(
-        self, store: Store, bus: Bus, expiry_seconds: int, poll_interval: float | None = None
+        self,
+        store: Store,
+        bus: Bus,
+        expiry_seconds: int,
+        poll_interval: float | None = None,
+        *,
+        attached: AttachedFiles,
     ) -> None:
         self.store = store
+        self.attached = attached
         self.bus = bus
         self.expiry_seconds = expiry_seconds
         # Set when other processes may change runs without this process hearing of it.
@@ -115,31 +123,27 @@ class RunService:
         self, thread_id: str, request: CreateRunRequest, lease: Lease | None = None
     ) -> Run:
         assistant = await self._assistant(request.assistant_id)
+        additional = request.additional_messages or []
+        await self.attached.check(additional)
         run = self._new_run(thread_id, assistant, request)  # a missing thread: see _insert
-        messages = [
-            build_message(thread_id, m, run.created_at) for m in request.additional_messages or []
-        ]
-        return await self._insert(run, messages, lease=lease)
+        messages = [build_message(thread_id, m, run.created_at) for m in additional]
+        run = await self._insert(run, messages, lease=lease)
+        await self.attached.into_thread(thread_id, additional)
+        return run
 
     async def create_thread_and_run(
         self, request: CreateThreadAndRunRequest, lease: Lease | None = None
     ) -> Run:
         assistant = await self._assistant(request.assistant_id)
-        spec = request.thread
-        resources = tool_resources_from(spec.tool_resources if spec else None)
+        resources = None
         if request.tool_resources is not None:
             resources = ToolResources.model_validate(
                 request.tool_resources.model_dump(exclude_none=True)
             )
-        thread = Thread(
-            id=new_id("thread"),
-            created_at=now(),
-            tool_resources=resources,
-            metadata=spec.metadata if spec and spec.metadata is not None else {},
-        )
+        thread = await self.attached.new_thread(request.thread, resources)
         messages = [
             build_message(thread.id, m, thread.created_at)
-            for m in (spec.messages or [] if spec else [])
+            for m in (request.thread.messages or [] if request.thread else [])
         ]
         run = self._new_run(thread.id, assistant, request)
         return await self._insert(run, messages, thread, lease)

@@ -1,7 +1,10 @@
 """Search over vector stores: hybrid ranking of their chunks (cosine similarity of the
-embeddings, computed with numpy over every chunk, fused with BM25 over the chunk texts).
+embeddings, computed with numpy over every chunk, fused with BM25 over the chunk texts),
+optionally narrowed by `filters` on the files' attributes. `rewrite_query` is accepted and
+ignored: the query is searched as given.
 Exhaustive scoring is fine at this scale; sqlite-vec / pgvector indexes are a later step.
-Chunks of a File deleted since it was ingested are not returned."""
+Chunks of a File deleted since it was ingested are not returned, nor chunks embedded by
+another model than the server's (a search over only such chunks is refused)."""
 
 from __future__ import annotations
 
@@ -11,13 +14,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from threadline.errors import InvalidRequestError
 from threadline.protocol.vector_stores import (
+    Attributes,
     SearchContent,
     SearchRequest,
     SearchResult,
     SearchResultsPage,
 )
-from threadline.retrieval.embeddings import Embedder, Vectors
+from threadline.retrieval.embeddings import MINILM_NAME, Embedder, Vectors, embedder_name
+from threadline.retrieval.filters import Filter, matches
 from threadline.retrieval.ranking import BM25Index, cosine_scores, hybrid_scores, select
 from threadline.services.vector_stores import VectorStoreService
 from threadline.store.base import Store, StoredChunk
@@ -32,6 +38,7 @@ class SearchHit:
     filename: str
     score: float
     text: str
+    attributes: Attributes = None
 
 
 def _rank(
@@ -65,26 +72,57 @@ class SearchService:
         query: str,
         max_num_results: int = 10,
         score_threshold: float = 0.0,
+        filters: Filter | None = None,
     ) -> list[SearchHit]:
         """The best chunks of these vector stores' completed files for `query`, best first
-        (the file_search tool's search as well as the endpoint's)."""
+        (the file_search tool's search as well as the endpoint's); only files whose
+        attributes pass `filters`, when given."""
         chunks = await self.store.vector_store_chunks(vector_store_ids)
-        filenames: dict[str, str] = {}
-        for file_id in dict.fromkeys(c.file_id for c in chunks):
-            file = await self.store.get_file(file_id)
-            if file is not None:
-                filenames[file_id] = file.filename
-        live = [c for c in chunks if c.file_id in filenames]
+        files = await self._files(chunks)
+        live = [c for c in chunks if (c.vector_store_id, c.file_id) in files]
+        live = self._same_model(live)
+        if filters is not None:
+            live = [c for c in live if matches(filters, files[c.vector_store_id, c.file_id][1])]
         if not live or not query.strip():
             return []
         query_vector = (await self.embedder.embed([query]))[0]
         ranked = await asyncio.to_thread(
             _rank, live, query_vector, query, max_num_results, score_threshold
         )
-        return [
-            SearchHit(c.vector_store_id, c.file_id, filenames[c.file_id], score, c.text)
-            for c, score in ranked
-        ]
+        hits = []
+        for c, score in ranked:
+            filename, attributes = files[c.vector_store_id, c.file_id]
+            hits.append(
+                SearchHit(c.vector_store_id, c.file_id, filename, score, c.text, attributes)
+            )
+        return hits
+
+    async def _files(
+        self, chunks: Sequence[StoredChunk]
+    ) -> dict[tuple[str, str], tuple[str, Attributes]]:
+        """The filename and attributes of each vector store file with chunks whose File
+        still exists."""
+        found: dict[tuple[str, str], tuple[str, Attributes]] = {}
+        for key in dict.fromkeys((c.vector_store_id, c.file_id) for c in chunks):
+            file = await self.store.get_file(key[1])
+            entry = await self.store.get_vector_store_file(*key)
+            if file is not None and entry is not None:
+                found[key] = (file.filename, entry.attributes)
+        return found
+
+    def _same_model(self, chunks: Sequence[StoredChunk]) -> list[StoredChunk]:
+        """The chunks this server's embedder made; 400 when there are only others'."""
+        model = embedder_name(self.embedder)
+        same = [c for c in chunks if (c.model or MINILM_NAME) == model]
+        if chunks and not same:
+            other = chunks[0].model or MINILM_NAME
+            raise InvalidRequestError(
+                f"The vector store's files were embedded with model '{other}', but this "
+                f"server embeds with '{model}': vectors of different models cannot be "
+                "compared. Add the files to a new vector store to search them.",
+                code="embedding_model_mismatch",
+            )
+        return same
 
     async def search_page(self, vector_store_id: str, request: SearchRequest) -> SearchResultsPage:
         """`POST /vector_stores/{id}/search`."""
@@ -93,18 +131,20 @@ class SearchService:
         options = request.ranking_options
         threshold = options.score_threshold if options is not None else 0.0
         hits = await self.search(
-            [vector_store_id], " ".join(queries), request.max_num_results, threshold
+            [vector_store_id],
+            " ".join(queries),
+            request.max_num_results,
+            threshold,
+            request.filters,
         )
-        results = []
-        for hit in hits:
-            file = await self.store.get_vector_store_file(vector_store_id, hit.file_id)
-            results.append(
-                SearchResult(
-                    file_id=hit.file_id,
-                    filename=hit.filename,
-                    score=hit.score,
-                    attributes=file.attributes if file is not None else None,
-                    content=[SearchContent(text=hit.text)],
-                )
+        results = [
+            SearchResult(
+                file_id=hit.file_id,
+                filename=hit.filename,
+                score=hit.score,
+                attributes=hit.attributes,
+                content=[SearchContent(text=hit.text)],
             )
+            for hit in hits
+        ]
         return SearchResultsPage(search_query=queries, data=results)

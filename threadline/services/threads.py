@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 from threadline.errors import NotFoundError
-from threadline.ids import new_id, now
 from threadline.protocol.common import DeletedObject
 from threadline.protocol.threads import CreateThreadRequest, ModifyThreadRequest, Thread
 from threadline.protocol.tools import ToolResources
+from threadline.services.attached_files import AttachedFiles
 from threadline.services.messages import build_message
-from threadline.services.resources import tool_resources_from
 from threadline.store.base import Store
 
 __all__ = ["ThreadService"]
 
 
 class ThreadService:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, attached: AttachedFiles) -> None:
         self.store = store
+        self.attached = attached
 
     async def create(self, request: CreateThreadRequest) -> Thread:
-        created_at = now()
-        thread = Thread(
-            id=new_id("thread"),
-            created_at=created_at,
-            tool_resources=tool_resources_from(request.tool_resources),
-            metadata=request.metadata if request.metadata is not None else {},
-        )
-        messages = [build_message(thread.id, m, created_at) for m in request.messages or []]
+        thread = await self.attached.new_thread(request)
+        messages = [build_message(thread.id, m, thread.created_at) for m in request.messages or []]
         await self.store.insert_thread(thread, messages)
         return thread
 

@@ -15,8 +15,11 @@ from threadline.protocol.vector_stores import (
     CreateVectorStoreFileRequest,
     CreateVectorStoreRequest,
     FileBatch,
+    FileContent,
+    FileContentPage,
     FileCounts,
     ModifyVectorStoreRequest,
+    UpdateVectorStoreFileRequest,
     VectorStore,
     VectorStoreExpiresAfter,
     VectorStoreFile,
@@ -176,6 +179,24 @@ class VectorStoreService:
         if file is None:
             raise NotFoundError.for_object("vector store file", file_id)
         return file
+
+    async def update_file(
+        self, vector_store_id: str, file_id: str, request: UpdateVectorStoreFileRequest
+    ) -> VectorStoreFile:
+        """Replace a vector store file's attributes."""
+        await self._get(vector_store_id)
+        updated = await self.store.update_vector_store_file_attributes(
+            vector_store_id, file_id, request.attributes
+        )
+        if updated is None:
+            raise NotFoundError.for_object("vector store file", file_id)
+        return updated
+
+    async def file_content(self, vector_store_id: str, file_id: str) -> FileContentPage:
+        """The file's parsed text: its chunks, in order (none before it is completed)."""
+        await self.get_file(vector_store_id, file_id)
+        chunks = await self.store.vector_store_file_chunks(vector_store_id, file_id)
+        return FileContentPage(data=[FileContent(text=chunk.text) for chunk in chunks])
 
     async def list_files(
         self, vector_store_id: str, query: VectorStoreFileListQuery, batch_id: str | None = None

@@ -13,7 +13,7 @@ from threadline.protocol.files import FileObject
 from threadline.protocol.messages import Message
 from threadline.protocol.runs import Run, RunStep
 from threadline.protocol.threads import Thread
-from threadline.protocol.vector_stores import FileBatch, VectorStore, VectorStoreFile
+from threadline.protocol.vector_stores import Attributes, FileBatch, VectorStore, VectorStoreFile
 
 __all__ = [
     "Claim",
@@ -82,7 +82,8 @@ class RunEnding:
 
 @dataclass(frozen=True)
 class StoredChunk:
-    """One chunk of a vector store file: its text, tokens and embedding (float32 bytes)."""
+    """One chunk of a vector store file: its text, tokens and embedding (float32 bytes),
+    and the model that made the embedding (empty: the local default model)."""
 
     vector_store_id: str
     file_id: str
@@ -90,6 +91,7 @@ class StoredChunk:
     text: str
     token_count: int
     vector: bytes
+    model: str = ""
 
 
 @dataclass(frozen=True)
@@ -293,4 +295,16 @@ class Store(Protocol):
 
     async def vector_store_chunks(self, vector_store_ids: Sequence[str]) -> list[StoredChunk]:
         """Every chunk of these vector stores' completed files."""
+        ...
+
+    async def update_vector_store_file_attributes(
+        self, vector_store_id: str, file_id: str, attributes: Attributes
+    ) -> VectorStoreFile | None:
+        """Replace the file's attributes (None when it is not in the vector store)."""
+        ...
+
+    async def vector_store_file_chunks(
+        self, vector_store_id: str, file_id: str
+    ) -> list[StoredChunk]:
+        """One vector store file's chunks, in order (none until it is completed)."""
         ...

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from threadline.protocol.common import ListQuery
-from threadline.protocol.vector_stores import FileBatch, VectorStore, VectorStoreFile
+from threadline.protocol.vector_stores import Attributes, FileBatch, VectorStore, VectorStoreFile
 from threadline.store.base import FileClaim, FileStats, Page, StoredChunk, cursor_not_found
 
 __all__ = ["MemoryVectorStores"]
@@ -178,9 +178,26 @@ class MemoryVectorStores:
         row = self._vs_files.get((file.vector_store_id, file.id))
         if row is None or row.owner != owner or row.file.status != "in_progress":
             return False
-        row.file, row.chunks = file, list(chunks)
+        # Attributes may have been updated while the file was ingested.
+        row.file = file.model_copy(update={"attributes": row.file.attributes})
+        row.chunks = list(chunks)
         row.owner, row.until = None, 0.0
         return True
+
+    async def update_vector_store_file_attributes(
+        self, vector_store_id: str, file_id: str, attributes: Attributes
+    ) -> VectorStoreFile | None:
+        row = self._vs_files.get((vector_store_id, file_id))
+        if row is None:
+            return None
+        row.file = row.file.model_copy(update={"attributes": attributes})
+        return row.file
+
+    async def vector_store_file_chunks(
+        self, vector_store_id: str, file_id: str
+    ) -> list[StoredChunk]:
+        row = self._vs_files.get((vector_store_id, file_id))
+        return sorted(row.chunks, key=lambda c: c.index) if row is not None else []
 
     async def vector_store_chunks(self, vector_store_ids: Sequence[str]) -> list[StoredChunk]:
         found: list[StoredChunk] = []

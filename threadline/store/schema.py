@@ -243,7 +243,8 @@ Index(
     postgresql_where=_ingesting,
 )
 
-# A vector store file's chunks; `vector` is its embedding as float32 bytes.
+# A vector store file's chunks; `vector` is its embedding as float32 bytes, made by
+# `embedding_model`.
 chunks = Table(
     "chunks",
     metadata,
@@ -253,6 +254,7 @@ chunks = Table(
     Column("text", Text, nullable=False),
     Column("token_count", Integer, nullable=False),
     Column("vector", LargeBinary, nullable=False),
+    Column("embedding_model", Text, nullable=False, server_default="all-MiniLM-L6-v2"),
     ForeignKeyConstraint(
         ["vector_store_id", "file_id"],
         ["vector_store_files.vector_store_id", "vector_store_files.id"],

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from threadline.protocol.common import ListQuery
-from threadline.protocol.vector_stores import FileBatch, VectorStore, VectorStoreFile
+from threadline.protocol.vector_stores import Attributes, FileBatch, VectorStore, VectorStoreFile
 from threadline.store import schema
 from threadline.store.base import FileClaim, FileStats, Page, StoredChunk
 from threadline.store.sql_base import Database, SQLBase, Statements, equals, next_seq, object_row
@@ -19,6 +19,15 @@ __all__ = ["SQLVectorStore"]
 _files = schema.vector_store_files
 _chunks = schema.chunks
 _batches = schema.file_batches
+_CHUNK_COLUMNS = (
+    _chunks.c.vector_store_id,
+    _chunks.c.file_id,
+    _chunks.c.chunk_index,
+    _chunks.c.text,
+    _chunks.c.token_count,
+    _chunks.c.vector,
+    _chunks.c.embedding_model,
+)
 
 
 def _file_key(vector_store_id: str, file_id: str) -> Any:
@@ -33,6 +42,7 @@ def _chunk_row(chunk: StoredChunk) -> dict[str, Any]:
         "text": chunk.text,
         "token_count": chunk.token_count,
         "vector": chunk.vector,
+        "embedding_model": chunk.model,
     }
 
 
@@ -215,35 +225,59 @@ class SQLVectorStore(SQLBase):
         self, file: VectorStoreFile, chunks: Sequence[StoredChunk], owner: str
     ) -> bool:
         c = _files.c
-        statement = (
-            update(_files)
-            .where(
-                _file_key(file.vector_store_id, file.id),
-                c.lease_owner == owner,
-                c.status == "in_progress",
-            )
-            .values(
-                data=file.model_dump_json(),
-                status=file.status,
-                usage_bytes=file.usage_bytes,
-                lease_owner=None,
-                lease_until=0,
-            )
-        )
+        key = _file_key(file.vector_store_id, file.id)
+        held = (key, c.lease_owner == owner, c.status == "in_progress")
+        current = select(c.data).where(*held).with_for_update()
 
         def work(conn: Connection) -> bool:
-            if conn.execute(statement).rowcount == 0:
+            data = conn.execute(current).scalar_one_or_none()
+            if data is None:
                 return False
+            # Attributes may have been updated while the file was ingested.
+            attributes = VectorStoreFile.model_validate_json(data).attributes
+            done = file.model_copy(update={"attributes": attributes})
+            values: dict[str, Any] = {"data": done.model_dump_json(), "status": file.status}
+            values |= {"usage_bytes": file.usage_bytes, "lease_owner": None, "lease_until": 0}
+            conn.execute(update(_files).where(*held).values(**values))
             if chunks:
                 conn.execute(insert(_chunks), [_chunk_row(chunk) for chunk in chunks])
             return True
 
         return await self._db.write(work)
 
+    async def update_vector_store_file_attributes(
+        self, vector_store_id: str, file_id: str, attributes: Attributes
+    ) -> VectorStoreFile | None:
+        key = _file_key(vector_store_id, file_id)
+        current = select(_files.c.data).where(key).with_for_update()
+
+        def work(conn: Connection) -> VectorStoreFile | None:
+            data = conn.execute(current).scalar_one_or_none()
+            if data is None:
+                return None
+            file = VectorStoreFile.model_validate_json(data)
+            file = file.model_copy(update={"attributes": attributes})
+            conn.execute(update(_files).where(key).values(data=file.model_dump_json()))
+            return file
+
+        return await self._db.write(work)
+
+    async def vector_store_file_chunks(
+        self, vector_store_id: str, file_id: str
+    ) -> list[StoredChunk]:
+        k = _chunks.c
+        statement = (
+            select(*_CHUNK_COLUMNS)
+            .where(equals(k.vector_store_id, vector_store_id), equals(k.file_id, file_id))
+            .order_by(k.chunk_index)
+        )
+        rows = await self._db.read(lambda conn: conn.execute(statement).all())
+        return [StoredChunk(*row) for row in rows]
+
     async def vector_store_chunks(self, vector_store_ids: Sequence[str]) -> list[StoredChunk]:
         k = _chunks.c
         statement = (
-            select(k.vector_store_id, k.file_id, k.chunk_index, k.text, k.token_count, k.vector)
+            select(*_CHUNK_COLUMNS)
             .join(
                 _files, (_files.c.vector_store_id == k.vector_store_id) & (_files.c.id == k.file_id)
             )
