@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from threadline.protocol.assistants import Assistant
 from threadline.protocol.common import ListQuery
@@ -14,24 +14,11 @@ from threadline.protocol.messages import Message
 from threadline.protocol.runs import Run, RunStep
 from threadline.protocol.threads import Thread
 from threadline.runs.states import ACTIVE
-from threadline.store.base import Claim, Lease, Page, RunEnding, ThreadBusyError, cursor_not_found
+from threadline.store.base import Claim, Lease, Page, RunEnding, ThreadBusyError
+from threadline.store.memory_tables import Row, Table
 from threadline.store.memory_vectors import MemoryVectorStores
 
-__all__ = ["MemoryStore", "paginate"]
-
-
-class _HasId(Protocol):
-    @property
-    def id(self) -> str: ...
-
-
-T = TypeVar("T", bound=_HasId)
-
-
-@dataclass
-class _Row(Generic[T]):
-    seq: int
-    item: T
+__all__ = ["MemoryStore"]
 
 
 @dataclass
@@ -41,90 +28,26 @@ class _Lease:
     recoveries: int = 0
 
 
-@dataclass
-class _Table(Generic[T]):
-    """Rows by id, each with the insertion sequence number that orders lists."""
-
-    rows: dict[str, _Row[T]] = field(default_factory=dict)
-
-    def get(self, object_id: str) -> T | None:
-        row = self.rows.get(object_id)
-        return row.item if row else None
-
-    def replace(self, item: T) -> bool:
-        row = self.rows.get(item.id)
-        if row is None:
-            return False
-        row.item = item
-        return True
-
-
-def paginate(
-    rows: Sequence[_Row[T]], query: ListQuery, cursor_seq: Callable[[str], int | None]
-) -> Page[T]:
-    """Apply OpenAI's cursor rules to rows sorted by ascending sequence number."""
-    after = _resolve(query.after, "after", cursor_seq)
-    before = _resolve(query.before, "before", cursor_seq)
-    desc = query.order == "desc"
-    ordered = list(reversed(rows)) if desc else list(rows)
-
-    def past(seq: int, cursor: int) -> bool:  # True if seq comes after cursor in this order
-        return seq < cursor if desc else seq > cursor
-
-    selected = [
-        r
-        for r in ordered
-        if (after is None or past(r.seq, after)) and (before is None or past(before, r.seq))
-    ]
-    if before is not None and after is None:
-        # A `before` page is the stretch just ahead of the cursor.
-        window = selected[-query.limit :]
-        return Page([r.item for r in window], len(selected) > query.limit)
-    return Page([r.item for r in selected[: query.limit]], len(selected) > query.limit)
-
-
-def _resolve(
-    object_id: str | None, param: str, cursor_seq: Callable[[str], int | None]
-) -> int | None:
-    if object_id is None:
-        return None
-    seq = cursor_seq(object_id)
-    if seq is None:
-        raise cursor_not_found(param, object_id)
-    return seq
-
-
 class MemoryStore(MemoryVectorStores):
     """Everything in dicts; each method is atomic because nothing in it awaits."""
 
     def __init__(self) -> None:
         self._seq = itertools.count(1)
-        self._assistants: _Table[Assistant] = _Table()
-        self._threads: _Table[Thread] = _Table()
-        self._messages: _Table[Message] = _Table()
-        self._runs: _Table[Run] = _Table()
-        self._steps: _Table[RunStep] = _Table()
-        self._files: _Table[FileObject] = _Table()
+        self._assistants: Table[Assistant] = Table()
+        self._threads: Table[Thread] = Table()
+        self._messages: Table[Message] = Table()
+        self._runs: Table[Run] = Table()
+        self._steps: Table[RunStep] = Table()
+        self._files: Table[FileObject] = Table()
         self._leases: dict[str, _Lease] = {}
         self._init_vectors()
 
     async def close(self) -> None:
         return None
 
-    def _add(self, table: _Table[T], item: T) -> None:
-        table.rows[item.id] = _Row(next(self._seq), item)
-
-    @staticmethod
-    def _seq_of(table: _Table[T], keep: Callable[[T], bool]) -> Callable[[str], int | None]:
-        def lookup(object_id: str) -> int | None:
-            row = table.rows.get(object_id)
-            return row.seq if row is not None and keep(row.item) else None
-
-        return lookup
-
     # Assistants
     async def insert_assistant(self, assistant: Assistant) -> None:
-        self._add(self._assistants, assistant)
+        self._assistants.add(next(self._seq), assistant)
 
     async def get_assistant(self, assistant_id: str) -> Assistant | None:
         return self._assistants.get(assistant_id)
@@ -136,14 +59,13 @@ class MemoryStore(MemoryVectorStores):
         return self._assistants.rows.pop(assistant_id, None) is not None
 
     async def list_assistants(self, query: ListQuery) -> Page[Assistant]:
-        rows = list(self._assistants.rows.values())
-        return paginate(rows, query, self._seq_of(self._assistants, lambda _: True))
+        return self._assistants.page(query, lambda _: True)
 
     # Threads
     async def insert_thread(self, thread: Thread, messages: Sequence[Message] = ()) -> None:
-        self._add(self._threads, thread)
+        self._threads.add(next(self._seq), thread)
         for message in messages:
-            self._add(self._messages, message)
+            self._messages.add(next(self._seq), message)
 
     async def get_thread(self, thread_id: str) -> Thread | None:
         return self._threads.get(thread_id)
@@ -165,7 +87,7 @@ class MemoryStore(MemoryVectorStores):
             return False
         if message.run_id is None:
             self._check_idle(message.thread_id)
-        self._add(self._messages, message)
+        self._messages.add(next(self._seq), message)
         return True
 
     async def get_message(self, thread_id: str, message_id: str) -> Message | None:
@@ -188,9 +110,7 @@ class MemoryStore(MemoryVectorStores):
         def keep(m: Message) -> bool:
             return m.thread_id == thread_id and (run_id is None or m.run_id == run_id)
 
-        rows = [r for r in self._messages.rows.values() if keep(r.item)]
-        in_thread = self._seq_of(self._messages, lambda m: m.thread_id == thread_id)
-        return paginate(rows, query, in_thread)
+        return self._messages.page(query, keep, lambda m: m.thread_id == thread_id)
 
     # Runs
     def _active_run(self, thread_id: str) -> Run | None:
@@ -212,13 +132,13 @@ class MemoryStore(MemoryVectorStores):
         lease: Lease | None = None,
     ) -> bool:
         if thread is not None:
-            self._add(self._threads, thread)
+            self._threads.add(next(self._seq), thread)
         elif run.thread_id not in self._threads.rows:
             return False
         self._check_idle(run.thread_id)
         for message in messages:
-            self._add(self._messages, message)
-        self._add(self._runs, run)
+            self._messages.add(next(self._seq), message)
+        self._runs.add(next(self._seq), run)
         self._leases[run.id] = _Lease(*((lease.owner, lease.until) if lease else ()))
         return True
 
@@ -227,8 +147,7 @@ class MemoryStore(MemoryVectorStores):
         return run if run is not None and run.thread_id == thread_id else None
 
     async def list_runs(self, thread_id: str, query: ListQuery) -> Page[Run]:
-        rows = [r for r in self._runs.rows.values() if r.item.thread_id == thread_id]
-        return paginate(rows, query, self._seq_of(self._runs, lambda r: r.thread_id == thread_id))
+        return self._runs.page(query, lambda r: r.thread_id == thread_id)
 
     async def update_run(self, run_id: str, change: Callable[[Run], Run]) -> Run | None:
         row = self._runs.rows.get(run_id)
@@ -310,7 +229,7 @@ class MemoryStore(MemoryVectorStores):
 
     # Run steps
     async def insert_step(self, step: RunStep) -> None:
-        self._add(self._steps, step)
+        self._steps.add(next(self._seq), step)
 
     async def get_step(self, thread_id: str, run_id: str, step_id: str) -> RunStep | None:
         step = self._steps.get(step_id)
@@ -334,14 +253,13 @@ class MemoryStore(MemoryVectorStores):
         def keep(s: RunStep) -> bool:
             return s.run_id == run_id and s.thread_id == thread_id
 
-        rows = [r for r in self._steps.rows.values() if keep(r.item)]
-        return paginate(rows, query, self._seq_of(self._steps, keep))
+        return self._steps.page(query, keep)
 
     async def run_steps(self, run_id: str) -> list[RunStep]:
         return [r.item for r in self._steps.rows.values() if r.item.run_id == run_id]
 
     async def thread_history(self, thread_id: str) -> list[Message | RunStep]:
-        rows: list[_Row[Message] | _Row[RunStep]] = [
+        rows: list[Row[Message] | Row[RunStep]] = [
             r for r in self._messages.rows.values() if r.item.thread_id == thread_id
         ]
         rows += [
@@ -353,7 +271,7 @@ class MemoryStore(MemoryVectorStores):
 
     # Files
     async def insert_file(self, file: FileObject) -> None:
-        self._add(self._files, file)
+        self._files.add(next(self._seq), file)
 
     async def get_file(self, file_id: str) -> FileObject | None:
         return self._files.get(file_id)
@@ -365,8 +283,7 @@ class MemoryStore(MemoryVectorStores):
             live = now is None or f.expires_at is None or f.expires_at > now
             return live and (purpose is None or f.purpose == purpose)
 
-        rows = [r for r in self._files.rows.values() if keep(r.item)]
-        return paginate(rows, query, self._seq_of(self._files, lambda _: True))
+        return self._files.page(query, keep, lambda _: True)
 
     async def delete_file(self, file_id: str) -> bool:
         return self._files.rows.pop(file_id, None) is not None
@@ -382,7 +299,7 @@ class _ThreadOwned(Protocol):
 OwnedT = TypeVar("OwnedT", bound=_ThreadOwned)
 
 
-def _drop_thread(table: _Table[OwnedT], thread_id: str) -> None:
+def _drop_thread(table: Table[OwnedT], thread_id: str) -> None:
     for object_id in [k for k, r in table.rows.items() if r.item.thread_id == thread_id]:
         del table.rows[object_id]
 
@@ -398,7 +315,7 @@ ClosableT = TypeVar("ClosableT", bound=_Closable)
 
 
 def _close_open(
-    table: _Table[ClosableT],
+    table: Table[ClosableT],
     belongs: Callable[[ClosableT], bool],
     close: Callable[[ClosableT], ClosableT],
 ) -> list[ClosableT]:

@@ -10,7 +10,8 @@ from typing import TypeVar
 
 from threadline.protocol.common import ListQuery
 from threadline.protocol.vector_stores import Attributes, FileBatch, VectorStore, VectorStoreFile
-from threadline.store.base import FileClaim, FileStats, Page, StoredChunk, cursor_not_found
+from threadline.store.base import FileClaim, FileStats, Page, StoredChunk
+from threadline.store.memory_tables import paginate
 
 __all__ = ["MemoryVectorStores"]
 
@@ -26,29 +27,6 @@ class _FileRow:
     until: float = 0.0
     attempts: int = 0
     chunks: list[StoredChunk] = dataclasses.field(default_factory=list)
-
-
-def _page(items: list[tuple[int, T]], query: ListQuery, seq_of: dict[str, int]) -> Page[T]:
-    """OpenAI's cursor rules over (seq, item) sorted ascending; `seq_of` resolves cursors."""
-    for param, cursor in (("after", query.after), ("before", query.before)):
-        if cursor is not None and cursor not in seq_of:
-            raise cursor_not_found(param, cursor)
-    desc = query.order == "desc"
-    ordered = items[::-1] if desc else items
-    after = seq_of[query.after] if query.after is not None else None
-    before = seq_of[query.before] if query.before is not None else None
-
-    def past(seq: int, cursor: int) -> bool:
-        return seq < cursor if desc else seq > cursor
-
-    chosen = [
-        item
-        for seq, item in ordered
-        if (after is None or past(seq, after)) and (before is None or past(before, seq))
-    ]
-    if before is not None and after is None:
-        return Page(chosen[-query.limit :], len(chosen) > query.limit)
-    return Page(chosen[: query.limit], len(chosen) > query.limit)
 
 
 class MemoryVectorStores:
@@ -92,7 +70,7 @@ class MemoryVectorStores:
     async def list_vector_stores(self, query: ListQuery) -> Page[VectorStore]:
         items = [(seq, vs) for seq, vs in self._vector_stores.values()]
         seq_of = {vs.id: seq for seq, vs in self._vector_stores.values()}
-        return _page(items, query, seq_of)
+        return paginate(items, query, seq_of.get)
 
     def _rows_of(self, vector_store_id: str) -> list[_FileRow]:
         rows = [r for k, r in self._vs_files.items() if k[0] == vector_store_id]
@@ -142,7 +120,7 @@ class MemoryVectorStores:
             if (status is None or r.file.status == status)
             and (batch_id is None or r.batch_id == batch_id)
         ]
-        return _page(kept, query, seq_of)
+        return paginate(kept, query, seq_of.get)
 
     async def delete_vector_store_file(self, vector_store_id: str, file_id: str) -> bool:
         return self._vs_files.pop((vector_store_id, file_id), None) is not None
