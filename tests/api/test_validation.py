@@ -88,6 +88,16 @@ def test_messages_name_content_params() -> None:
     assert empty.code == "string_below_min_length"
 
 
+def test_an_empty_content_array_is_named_as_such() -> None:
+    error = _error(CreateMessageRequest, {"role": "user", "content": []})
+    assert error.param == "content"
+    assert error.code == "empty_array"
+    assert error.message == (
+        "Invalid 'content': empty array. Expected an array with minimum length 1, "
+        "but got an empty array instead."
+    )
+
+
 def test_malformed_json_gets_openais_message() -> None:
     error = _error(CreateAssistantRequest, b"{not json")
     assert error.message == INVALID_JSON_MESSAGE

@@ -127,6 +127,12 @@ def _length_message(error: ErrorDetails, param: str) -> tuple[str, str]:
         limit, word, code = ctx.get("min_length"), "short", "below_min_length"
         bound = f"minimum length {limit}"
     article = "an" if noun == "array" else "a"
+    if noun == "array" and not value:
+        message = (
+            f"Invalid '{param}': empty array. Expected an array with {bound}, "
+            "but got an empty array instead."
+        )
+        return message, "empty_array"
     got = f"{article} {noun} with length {len(value)}"
     if noun == "string" and not value:
         got = "an empty string"
@@ -173,8 +179,10 @@ def _describe(error: ErrorDetails, param: str) -> tuple[str, str | None]:
 def translate(exc: ValidationError) -> InvalidRequestError:
     """The first validation error as OpenAI's 400 `invalid_request_error`."""
     errors = exc.errors(include_url=False)
-    # With unions pydantic reports one error per member; the deepest is the most specific.
-    error = max(errors, key=lambda e: len(e["loc"]))
+    # With unions pydantic reports one error per member; the deepest is the most specific,
+    # and of equally deep ones, a member whose type matched (a too-short array, say) says
+    # more than the members whose type did not.
+    error = max(errors, key=lambda e: (len(e["loc"]), e["type"] not in _EXPECTED))
     if error["type"] == "json_invalid":
         return InvalidRequestError(INVALID_JSON_MESSAGE)
     param = _param(error["loc"])
