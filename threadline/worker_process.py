@@ -16,7 +16,7 @@ logger = logging.getLogger("threadline.worker")
 
 
 async def run_worker(settings: Settings) -> None:
-    if not settings.model_base_url:
+    if not settings.model_base_url and not settings.config:
         logger.warning("THREADLINE_MODEL_BASE_URL is not set: every run will fail.")
     store = await open_store(settings.resolved_database_url())
     engine = Engine.build(settings, store)
