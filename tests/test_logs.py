@@ -38,19 +38,6 @@ def no_run_context() -> Iterator[None]:
         var.set(None)
 
 
-@pytest.fixture
-def root_logging() -> Iterator[None]:
-    """Put the root logger back as pytest had it."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
-
-
 def _record(message: str = "hello %s", *args: object) -> logging.LogRecord:
     record = logging.LogRecord("threadline.test", logging.WARNING, __file__, 1, message, args, None)
     RunContextFilter().filter(record)
@@ -86,7 +73,7 @@ def test_an_exception_comes_with_its_traceback() -> None:
 
 
 def test_configured_json_logging_writes_one_object_per_line(
-    root_logging: None, capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     configure_logging("info", "json")
     logging.getLogger("threadline.x").info("ready")
@@ -95,9 +82,7 @@ def test_configured_json_logging_writes_one_object_per_line(
     assert [json.loads(line)["message"] for line in lines] == ["ready"]
 
 
-def test_configured_text_logging_appends_the_ids(
-    root_logging: None, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_configured_text_logging_appends_the_ids(capsys: pytest.CaptureFixture[str]) -> None:
     uvicorn_config = configure_logging("debug", "text")
     set_run("run_9", "thread_9")
     logging.getLogger("threadline.x").debug("working")

@@ -121,10 +121,24 @@ def _admin(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(admin.cancel_run(settings, args.run_id, sys.stdout))
 
 
+def _routing_is_valid(settings: Settings) -> bool:
+    """Check THREADLINE_CONFIG before starting, to say what is wrong in one line."""
+    from threadline.routing import ConfigError, routing_config
+
+    try:
+        routing_config(settings)
+    except ConfigError as error:
+        print(f"threadline: {error}", file=sys.stderr)
+        return False
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
     log = configure_logging(settings.log_level, settings.log_format)
+    if args.command in ("serve", "worker") and not _routing_is_valid(settings):
+        return 2
     if args.command == "serve":
         return _serve(settings, args.host, args.port, log)
     if args.command in ("runs", "purge"):

@@ -102,6 +102,8 @@ def configure_logging(level: str, fmt: str = "text") -> dict[str, Any]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Alembic announces each of its plugins at info on every start; its migrations stay.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # uvicorn's loggers propagate to the root handler instead of printing their own way.
     return {
         "version": 1,

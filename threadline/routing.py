@@ -21,6 +21,7 @@ upstream's own name for the model, at most `max_concurrency` at a time per upstr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import time
@@ -242,35 +243,24 @@ class Router:
         return routes
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]:
+        # One generator layer between the executor and the upstream client, whatever is
+        # configured: its per-chunk cost is one `yield`.
         route = self.route(request.model)
         if route is None:  # created before the config changed: fail the run, clearly
             raise ModelError("invalid_prompt", model_not_found(request.model).message)
         upstream = self._upstreams[route.upstream]
         if route.upstream_model != request.model:
             request = dataclasses.replace(request, model=route.upstream_model)
-        if upstream.slots is None:
-            async for chunk in self._timed(upstream, request):
-                yield chunk
-            return
-        async with upstream.slots:
-            async for chunk in self._timed(upstream, request):
-                yield chunk
-
-    async def _timed(
-        self, upstream: _Upstream, request: ChatRequest
-    ) -> AsyncIterator[ChatCompletionChunk]:
-        if self.observe is None:
-            async for chunk in upstream.client.stream(request):
-                yield chunk
-            return
-        started = time.perf_counter()
-        outcome = "error"
-        try:
-            async for chunk in upstream.client.stream(request):
-                yield chunk
-            outcome = "ok"
-        finally:
-            self.observe(upstream.name, time.perf_counter() - started, outcome)
+        async with upstream.slots or contextlib.nullcontext():
+            started = time.perf_counter()
+            outcome = "error"
+            try:
+                async for chunk in upstream.client.stream(request):
+                    yield chunk
+                outcome = "ok"
+            finally:
+                if self.observe is not None:
+                    self.observe(upstream.name, time.perf_counter() - started, outcome)
 
     async def close(self) -> None:
         for upstream in self._upstreams.values():
