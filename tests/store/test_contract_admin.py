@@ -102,10 +102,11 @@ async def test_a_migrated_store_is_ready(store: Store) -> None:
     assert await store.not_ready() is None
 
 
-async def test_a_schema_behind_the_code_is_not_ready(sql_url: str) -> None:
-    store = await open_store(sql_url)
+async def test_a_schema_behind_the_code_is_not_ready(fresh_sql_url: str) -> None:
+    # A database of this test's own: a store opened on it later would migrate again.
+    store = await open_store(fresh_sql_url)
     try:
-        await _set_revision(sql_url, "0001")
+        await _set_revision(fresh_sql_url, "0001")
         reason = await store.not_ready()
         assert reason is not None
         assert "0001" in reason
