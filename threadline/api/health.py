@@ -33,7 +33,7 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     engine = _engine(request)
-    engine.metrics.set_run_counts(await engine.store.count_runs())
+    engine.metrics.set_run_counts(await engine.store.count_active_runs())
     return Response(engine.metrics.render(), media_type=CONTENT_TYPE)
 
 

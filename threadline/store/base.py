@@ -328,8 +328,9 @@ class Store(Protocol):
         """Runs of every thread, newest first; only those in `status` when given."""
         ...
 
-    async def count_runs(self) -> dict[str, int]:
-        """How many runs are in each status (statuses with none are left out)."""
+    async def count_active_runs(self) -> dict[str, int]:
+        """How many runs are in each active status (queued, in_progress, requires_action,
+        cancelling); statuses with none are left out. Cheap: it reads the active runs only."""
         ...
 
     async def purgeable(self, before: int, limit: int) -> Purgeable:

@@ -298,8 +298,9 @@ class MemoryStore(MemoryVectorStores):
         runs = [row.item for row in rows if status is None or row.item.status == status]
         return runs[:limit]
 
-    async def count_runs(self) -> dict[str, int]:
-        return dict(Counter(row.item.status for row in self._runs.rows.values()))
+    async def count_active_runs(self) -> dict[str, int]:
+        statuses = (row.item.status for row in self._runs.rows.values())
+        return dict(Counter(status for status in statuses if status in ACTIVE))
 
     async def purgeable(self, before: int, limit: int) -> Purgeable:
         touched = {

@@ -71,9 +71,10 @@ class SQLAdmin(SQLBase):
         rows = await self._db.read(lambda conn: conn.execute(statement).scalars().all())
         return [Run.model_validate_json(data) for data in rows]
 
-    async def count_runs(self) -> dict[str, int]:
+    async def count_active_runs(self) -> dict[str, int]:
         r = schema.runs.c
-        statement = select(r.status, func.count()).group_by(r.status)
+        active = schema.status_in(r.status, schema.ACTIVE_STATUSES)  # the partial index's
+        statement = select(r.status, func.count()).where(active).group_by(r.status)
         rows = await self._db.read(lambda conn: conn.execute(statement).all())
         return {str(status): int(count) for status, count in rows}
 
