@@ -142,6 +142,15 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `threadline serve` binds.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port `threadline serve` binds.")
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+    worker_metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description=(
+            "Port on which `threadline worker` serves its Prometheus metrics at `/metrics` "
+            "(on `THREADLINE_HOST`); 0: none. `threadline serve` has `/metrics` on its own port."
+        ),
+    )
     log_format: Literal["text", "json"] = Field(
         default="text",
         description=(

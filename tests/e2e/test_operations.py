@@ -17,7 +17,14 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.harness import SDK_DEPRECATED, Databases, Server, ServerFactory, sdk_client
+from tests.e2e.harness import (
+    SDK_DEPRECATED,
+    Databases,
+    Server,
+    ServerFactory,
+    free_port,
+    sdk_client,
+)
 from threadline.fake_upstream import FakeUpstream
 
 pytestmark = [pytest.mark.e2e, SDK_DEPRECATED]
@@ -132,3 +139,39 @@ def test_runs_cancel_from_the_cli_stops_the_run_where_it_executes(
         assert cancelled.stdout.split() == [run.id, "cancelling"]
         ended = _wait_for(client, thread.id, run.id, {"cancelled"})
         assert ended.cancelled_at is not None
+
+
+def test_a_worker_serves_its_own_metrics(
+    databases: Databases,
+    server_factory: ServerFactory,
+    own_upstream: FakeUpstream,
+    tmp_path: Path,
+) -> None:
+    database = databases.new()
+    settings = {"THREADLINE_MODEL_BASE_URL": own_upstream.base_url}
+    server = server_factory(database, env=settings | {"THREADLINE_EMBEDDED_WORKER": "false"})
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("THREADLINE_")}
+    env |= settings | {"THREADLINE_DATABASE_URL": database}
+    env["THREADLINE_WORKER_METRICS_PORT"] = str(port)
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "threadline", "worker"],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        with sdk_client(server.base_url) as client:
+            assistant = client.beta.assistants.create(model="fake-model")
+            thread = client.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
+            run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id)
+            assert _wait_for(client, thread.id, run.id, {"completed"}).status == "completed"
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    finally:
+        worker.terminate()
+        worker.wait(10)
+    assert 'threadline_runs_total{status="completed"} 1.0' in text, log.read_text()
+    assert 'threadline_upstream_call_seconds_count{outcome="ok",upstream="default"} 1.0' in text
