@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from threadline.api.http import json_response, path_param
 from threadline.engine import Engine
-from threadline.errors import NotFoundError
+from threadline.errors import InvalidRequestError, NotFoundError
 from threadline.routing import Route as ModelRoute
 
 __all__ = ["routes"]
@@ -32,7 +32,7 @@ async def retrieve(request: Request) -> Response:
     if found is None:
         try:
             engine.models.check(name)
-        except Exception:
+        except InvalidRequestError:
             raise NotFoundError(
                 f"The model '{name}' does not exist", param="model", code="model_not_found"
             ) from None
