@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from threadline.cli import main
@@ -27,3 +29,16 @@ def test_a_command_is_required() -> None:
     with pytest.raises(SystemExit) as exit_info:
         main([])
     assert exit_info.value.code == 2
+
+
+def test_serve_refuses_a_bad_routing_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "threadline.toml"
+    path.write_text('[models.m]\nupstream = "nowhere"\n')
+    monkeypatch.setenv("THREADLINE_CONFIG", str(path))
+    assert main(["serve"]) == 2
+    assert main(["worker"]) == 2
+    error = capsys.readouterr().err
+    assert f"THREADLINE_CONFIG {path}" in error
+    assert "unknown upstream" in error

@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 
-from threadline.api import api_routes
+from threadline.api import api_routes, health
 from threadline.api.auth import BearerAuth
 from threadline.api.errors import EXCEPTION_HANDLERS
 from threadline.blobs import BlobStore
@@ -31,10 +31,11 @@ def _warn_about(settings: Settings) -> None:
             "THREADLINE_API_KEYS is not set: the API is OPEN to anyone who can reach it. "
             "Set THREADLINE_API_KEYS for anything but local development."
         )
-    if not settings.model_base_url:
+    if not settings.model_base_url and not settings.config:
         logger.warning(
             "THREADLINE_MODEL_BASE_URL is not set: every run will fail until it names an "
-            "OpenAI-compatible endpoint (base URL ending in /v1)."
+            "OpenAI-compatible endpoint (base URL ending in /v1) or THREADLINE_CONFIG names a "
+            "routing file."
         )
 
 
@@ -64,6 +65,7 @@ def create_app(
             blobs=engine.blobs,
             max_file_bytes=settings.max_file_bytes,
             embedder=engine.embedder,
+            models=engine.models,
         )
         await engine.start(claim=settings.embedded_worker)
         try:
@@ -74,7 +76,7 @@ def create_app(
                 await active.close()
 
     return Starlette(
-        routes=[Mount("/v1", routes=api_routes())],
+        routes=[Mount("/v1", routes=api_routes()), *health.routes],
         middleware=[Middleware(BearerAuth, keys=settings.api_key_set())],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,15 @@ class Settings(BaseSettings):
     model_api_key: str = Field(
         default="",
         description="API key sent to the upstream model endpoint as a bearer token.",
+    )
+    config: str = Field(
+        default="",
+        description=(
+            "Path of a TOML file declaring upstreams and the model names (and aliases) each "
+            "serves; see docs/backends.md. With it, a run naming a model it does not route "
+            "is refused with 400. Empty: one upstream from `THREADLINE_MODEL_BASE_URL` "
+            "answers every model name."
+        ),
     )
     embeddings_model: str = Field(
         default="",
@@ -132,6 +142,22 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `threadline serve` binds.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port `threadline serve` binds.")
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+    worker_metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description=(
+            "Port on which `threadline worker` serves its Prometheus metrics at `/metrics` "
+            "(on `THREADLINE_HOST`); 0: none. `threadline serve` has `/metrics` on its own port."
+        ),
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description=(
+            "Log lines as plain text, or as one JSON object per line carrying the run, "
+            "thread and step ids of the run being executed."
+        ),
+    )
 
     def resolved_database_url(self) -> str:
         """The database URL with the embedded default filled in."""

@@ -4,16 +4,20 @@ worker, and the ingestion worker with its embedder."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 
 import openai
 
 from threadline.blobs import BlobStore, FileBlobStore
 from threadline.config import Settings
-from threadline.inference import ModelClient, OpenAIModelClient
+from threadline.inference import ModelClient
+from threadline.logs import set_run, set_step
+from threadline.metrics import Metrics
+from threadline.protocol.runs import Run
 from threadline.retrieval.embeddings import Embedder, MiniLMEmbedder, UpstreamEmbedder
 from threadline.retrieval.ingestion import Ingester, IngestionWorker
+from threadline.routing import ModelCatalog, OpenCatalog, Router, routing_config
 from threadline.runs import tokens
 from threadline.runs.bus import LocalBus
 from threadline.runs.events import Event
@@ -21,7 +25,7 @@ from threadline.runs.executor import Executor, ExecutorConfig
 from threadline.runs.worker import Worker, WorkerConfig
 from threadline.services.search import SearchService
 from threadline.services.vector_stores import VectorStoreService
-from threadline.store.base import Store
+from threadline.store.base import Claim, Store
 from threadline.tools.builtin import BuiltinTools
 from threadline.tools.file_search import FileSearcher
 
@@ -30,6 +34,9 @@ __all__ = ["Engine", "configured_embedder"]
 # How often processes that share a PostgreSQL database look at it for what the
 # in-process bus cannot tell them (new runs queued elsewhere, cancels from elsewhere).
 _DISTRIBUTED_POLL_SECONDS = 0.5
+# How often one process on SQLite re-reads the statuses of the runs it holds: the admin
+# CLI (`threadline runs cancel`) changes them from another process.
+_LOCAL_WATCH_SECONDS = 1.0
 
 
 @dataclass
@@ -41,6 +48,8 @@ class Engine:
     worker: Worker
     embedder: Embedder
     ingestion: IngestionWorker
+    models: ModelCatalog = field(default_factory=OpenCatalog)
+    metrics: Metrics = field(default_factory=Metrics)
     distributed: bool = False
     keepalive_seconds: float = 15.0
 
@@ -53,34 +62,47 @@ class Engine:
         blobs: BlobStore | None = None,
         embedder: Embedder | None = None,
     ) -> Engine:
-        """The engine for `settings`; `model` replaces the configured upstream, `blobs`
-        the data directory's files and `embedder` the local MiniLM model (tests)."""
-        if model is None and settings.model_base_url:
-            model = OpenAIModelClient(
-                settings.model_base_url,
-                settings.model_api_key,
-                timeout=settings.model_timeout_seconds,
-                max_retries=settings.model_max_retries,
-            )
+        """The engine for `settings`; `model` replaces the configured upstreams (and their
+        routing: every model name passes), `blobs` the data directory's files and
+        `embedder` the local MiniLM model (tests)."""
+        metrics = Metrics()
+        models: ModelCatalog = OpenCatalog()
+        if model is None:
+            routing = routing_config(settings)
+            if routing is not None:
+                model = models = Router(routing, observe=metrics.upstream_call)
         distributed = settings.distributed()
         executor_config = ExecutorConfig(max_model_calls=settings.max_model_calls)
         bus = LocalBus()
         embedder = embedder if embedder is not None else configured_embedder(settings)
         search = SearchService(store, embedder, VectorStoreService(store))
         tools = BuiltinTools(file_search=FileSearcher(store, search))
-        executor = Executor(store, model, bus, tools, executor_config)
+        executor = _RunContextExecutor(store, model, bus, tools, executor_config)
         worker_config = WorkerConfig(
             concurrency=settings.worker_concurrency,
             lease_seconds=settings.run_lease_seconds,
             poll_interval=_DISTRIBUTED_POLL_SECONDS if distributed else 1.0,
-            watch_interval=_DISTRIBUTED_POLL_SECONDS if distributed else None,
+            watch_interval=_DISTRIBUTED_POLL_SECONDS if distributed else _LOCAL_WATCH_SECONDS,
         )
-        worker = Worker(store, executor, bus, worker_config, listener=_status_listener(bus))
+        listener = _status_listener(bus, metrics)
+        worker = Worker(store, executor, bus, worker_config, listener=listener)
         if blobs is None:
             blobs = FileBlobStore(settings.files_dir())
         keepalive = settings.stream_keepalive_seconds
         ingestion = IngestionWorker(Ingester(store, blobs, embedder, worker.owner))
-        return cls(store, blobs, bus, model, worker, embedder, ingestion, distributed, keepalive)
+        return cls(
+            store,
+            blobs,
+            bus,
+            model,
+            worker,
+            embedder,
+            ingestion,
+            models=models,
+            metrics=metrics,
+            distributed=distributed,
+            keepalive_seconds=keepalive,
+        )
 
     @property
     def poll_interval(self) -> float | None:
@@ -127,9 +149,23 @@ def configured_embedder(settings: Settings) -> Embedder:
     )
 
 
-def _status_listener(bus: LocalBus) -> Callable[[str, Event], None]:
+class _RunContextExecutor(Executor):
+    """The executor, marking the log lines of the task that executes a run with its ids
+    (each run executes in a task of its own)."""
+
+    def execute(self, claim: Claim) -> AsyncIterator[Event]:
+        set_run(claim.run.id, claim.run.thread_id)
+        return super().execute(claim)
+
+
+def _status_listener(bus: LocalBus, metrics: Metrics) -> Callable[[str, Event], None]:
     def listen(run_id: str, event: Event) -> None:
-        if event.event.startswith("thread.run.") and not event.event.startswith("thread.run.step"):
+        name = event.event
+        if name.startswith("thread.run.") and not name.startswith("thread.run.step"):
             bus.run_updated(run_id)
+            if isinstance(event.data, Run):
+                metrics.run_status(event.data)
+        elif name == "thread.run.step.created":
+            set_step(getattr(event.data, "id", ""))
 
     return listen

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from threadline.api import assistants, files, messages, runs, threads, vector_stores
+from threadline.api import assistants, files, messages, models, runs, threads, vector_stores
 
 __all__ = ["api_routes"]
 
@@ -18,4 +18,5 @@ def api_routes() -> list[BaseRoute]:
         *messages.routes,
         *files.routes,
         *vector_stores.routes,
+        *models.routes,
     ]

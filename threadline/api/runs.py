@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from prometheus_client import Gauge
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -73,16 +74,20 @@ async def _stream(
     file_search result content only when `include` asks for it."""
     engine = _engine(request)
     stream = await open_stream(engine.worker, run, prelude, engine.keepalive_seconds, leased)
-    return sse_response(_shown_steps(stream.events(), include))
+    return sse_response(_shown_steps(stream.events(), include, engine.metrics.active_streams))
 
 
 async def _shown_steps(
-    events: AsyncIterator[Event | None], include: frozenset[str]
+    events: AsyncIterator[Event | None], include: frozenset[str], streams: Gauge
 ) -> AsyncIterator[Event | None]:
-    async for event in events:
-        if event is not None and isinstance(event.data, RunStep):
-            event = Event(event.event, shown(event.data, include))
-        yield event
+    streams.inc()
+    try:
+        async for event in events:
+            if event is not None and isinstance(event.data, RunStep):
+                event = Event(event.event, shown(event.data, include))
+            yield event
+    finally:
+        streams.dec()
 
 
 def _created(run: Run) -> list[Event]:

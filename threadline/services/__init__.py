@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from threadline.blobs import BlobStore, MemoryBlobStore
 from threadline.config import DEFAULT_MAX_FILE_BYTES
 from threadline.retrieval.embeddings import Embedder, MiniLMEmbedder
+from threadline.routing import ModelCatalog, OpenCatalog
 from threadline.runs.bus import Bus
 from threadline.services.assistants import AssistantService
 from threadline.services.attached_files import AttachedFiles
@@ -44,17 +45,22 @@ class Services:
         blobs: BlobStore | None = None,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         embedder: Embedder | None = None,
+        models: ModelCatalog | None = None,
     ) -> Services:
         """The services over `store`; files' bytes go to `blobs` (in memory when None:
-        tests that upload nothing); searches embed with `embedder` (MiniLM when None)."""
+        tests that upload nothing); searches embed with `embedder` (MiniLM when None); runs and
+        assistants may name only the models `models` routes (any when None)."""
         vector_stores = VectorStoreService(store)
         embedder = embedder if embedder is not None else MiniLMEmbedder()
         attached = AttachedFiles(store, vector_stores)
+        catalog = models if models is not None else OpenCatalog()
         return cls(
-            AssistantService(store, attached),
+            AssistantService(store, attached, catalog),
             ThreadService(store, attached),
             MessageService(store, attached),
-            RunService(store, bus, run_expiry_seconds, poll_interval, attached=attached),
+            RunService(
+                store, bus, run_expiry_seconds, poll_interval, attached=attached, models=catalog
+            ),
             StepService(store),
             FileService(store, blobs if blobs is not None else MemoryBlobStore(), max_file_bytes),
             vector_stores,

@@ -10,6 +10,7 @@ from threadline.protocol.assistants import (
     ModifyAssistantRequest,
 )
 from threadline.protocol.common import DeletedObject, ListPage, ListQuery
+from threadline.routing import ModelCatalog, OpenCatalog
 from threadline.services.attached_files import AttachedFiles
 from threadline.services.resources import list_page
 from threadline.store.base import Store
@@ -18,11 +19,15 @@ __all__ = ["AssistantService"]
 
 
 class AssistantService:
-    def __init__(self, store: Store, attached: AttachedFiles) -> None:
+    def __init__(
+        self, store: Store, attached: AttachedFiles, models: ModelCatalog | None = None
+    ) -> None:
         self.store = store
         self.attached = attached
+        self.models = models if models is not None else OpenCatalog()
 
     async def create(self, request: CreateAssistantRequest) -> Assistant:
+        self.models.check(request.model)
         resources = await self.attached.tool_resources(request.tool_resources)
         assistant = Assistant(
             id=new_id("asst"),
@@ -56,6 +61,7 @@ class AssistantService:
             if name in given
         }
         if "model" in given and request.model is not None:
+            self.models.check(request.model)
             changes["model"] = request.model
         if "tool_resources" in given:
             changes["tool_resources"] = await self.attached.tool_resources(request.tool_resources)

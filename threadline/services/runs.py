@@ -21,6 +21,7 @@ from threadline.protocol.runs import (
 )
 from threadline.protocol.threads import Thread
 from threadline.protocol.tools import ToolResources
+from threadline.routing import ModelCatalog, OpenCatalog
 from threadline.runs import states
 from threadline.runs.bus import Bus
 from threadline.services.attached_files import AttachedFiles
@@ -54,8 +55,10 @@ class RunService:
         poll_interval: float | None = None,
         *,
         attached: AttachedFiles,
+        models: ModelCatalog | None = None,
     ) -> None:
         self.store = store
+        self.models = models if models is not None else OpenCatalog()
         self.attached = attached
         self.bus = bus
         self.expiry_seconds = expiry_seconds
@@ -69,6 +72,8 @@ class RunService:
         return assistant
 
     def _new_run(self, thread_id: str, assistant: Assistant, request: _Overrides) -> Run:
+        model = request.model or assistant.model
+        self.models.check(model)
         created_at = now()
         instructions = request.instructions
         if instructions is None:
@@ -83,7 +88,7 @@ class RunService:
             assistant_id=assistant.id,
             status="queued",
             expires_at=created_at + self.expiry_seconds,
-            model=request.model or assistant.model,
+            model=model,
             instructions=instructions,
             tools=request.tools if request.tools is not None else assistant.tools,
             metadata=request.metadata if request.metadata is not None else {},
@@ -135,6 +140,7 @@ class RunService:
         self, request: CreateThreadAndRunRequest, lease: Lease | None = None
     ) -> Run:
         assistant = await self._assistant(request.assistant_id)
+        self.models.check(request.model or assistant.model)  # before the thread is written
         resources = None
         if request.tool_resources is not None:
             resources = ToolResources.model_validate(

@@ -21,6 +21,7 @@ __all__ = [
     "FileStats",
     "Lease",
     "Page",
+    "Purgeable",
     "RunEnding",
     "Store",
     "StoredChunk",
@@ -108,6 +109,15 @@ class FileClaim:
 
     file: VectorStoreFile
     attempts: int
+
+
+@dataclass(frozen=True)
+class Purgeable:
+    """What retention may remove: threads untouched since a cutoff, and files created
+    before it that no vector store holds; oldest first."""
+
+    thread_ids: list[str]
+    file_ids: list[str]
 
 
 def cursor_not_found(param: str, object_id: str) -> InvalidRequestError:
@@ -307,4 +317,30 @@ class Store(Protocol):
         self, vector_store_id: str, file_id: str
     ) -> list[StoredChunk]:
         """One vector store file's chunks, in order (none until it is completed)."""
+        ...
+
+    # Operations: the admin CLI, `/readyz` and `/metrics`.
+    async def find_run(self, run_id: str) -> Run | None:
+        """A run by its id alone, in whichever thread."""
+        ...
+
+    async def recent_runs(self, status: str | None, limit: int) -> list[Run]:
+        """Runs of every thread, newest first; only those in `status` when given."""
+        ...
+
+    async def count_active_runs(self) -> dict[str, int]:
+        """How many runs are in each active status (queued, in_progress, requires_action,
+        cancelling); statuses with none are left out. Cheap: it reads the active runs only."""
+        ...
+
+    async def purgeable(self, before: int, limit: int) -> Purgeable:
+        """Threads created before `before` (epoch seconds) with no message or run created
+        since and no active run, and files created before it in no vector store; at most
+        `limit` of each, oldest first. Threads go with `delete_thread` (one transaction
+        each, everything in them included)."""
+        ...
+
+    async def not_ready(self) -> str | None:
+        """Why the store cannot serve now (unreachable, schema not at the newest
+        migration), or None when it can."""
         ...

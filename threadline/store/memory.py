@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from threadline.protocol.assistants import Assistant
 from threadline.protocol.common import ListQuery
@@ -14,7 +15,7 @@ from threadline.protocol.messages import Message
 from threadline.protocol.runs import Run, RunStep
 from threadline.protocol.threads import Thread
 from threadline.runs.states import ACTIVE
-from threadline.store.base import Claim, Lease, Page, RunEnding, ThreadBusyError
+from threadline.store.base import Claim, Lease, Page, Purgeable, RunEnding, ThreadBusyError
 from threadline.store.memory_tables import Row, Table
 from threadline.store.memory_vectors import MemoryVectorStores
 
@@ -288,6 +289,43 @@ class MemoryStore(MemoryVectorStores):
     async def delete_file(self, file_id: str) -> bool:
         return self._files.rows.pop(file_id, None) is not None
 
+    # Operations
+    async def find_run(self, run_id: str) -> Run | None:
+        return self._runs.get(run_id)
+
+    async def recent_runs(self, status: str | None, limit: int) -> list[Run]:
+        rows = sorted(self._runs.rows.values(), key=lambda row: row.seq, reverse=True)
+        runs = [row.item for row in rows if status is None or row.item.status == status]
+        return runs[:limit]
+
+    async def count_active_runs(self) -> dict[str, int]:
+        statuses = (row.item.status for row in self._runs.rows.values())
+        return dict(Counter(status for status in statuses if status in ACTIVE))
+
+    async def purgeable(self, before: int, limit: int) -> Purgeable:
+        touched = {
+            item.thread_id
+            for table in (self._messages, self._runs)
+            for item in (row.item for row in table.rows.values())
+            if item.created_at >= before
+        }
+        touched |= {r.item.thread_id for r in self._runs.rows.values() if r.item.status in ACTIVE}
+        threads = [
+            row
+            for row in self._threads.rows.values()
+            if row.item.created_at < before and row.item.id not in touched
+        ]
+        held = {file_id for _, file_id in self._vs_files}
+        files = [
+            row
+            for row in self._files.rows.values()
+            if row.item.created_at < before and row.item.id not in held
+        ]
+        return Purgeable(_oldest(threads, limit), _oldest(files, limit))
+
+    async def not_ready(self) -> str | None:
+        return None
+
 
 class _ThreadOwned(Protocol):
     @property
@@ -325,3 +363,7 @@ def _close_open(
             row.item = close(row.item)
             closed.append(row.item)
     return closed
+
+
+def _oldest(rows: Sequence[Row[Any]], limit: int) -> list[str]:
+    return [row.item.id for row in sorted(rows, key=lambda row: row.seq)[:limit]]

@@ -20,6 +20,7 @@ from threadline.protocol.threads import Thread
 from threadline.store import schema
 from threadline.store.base import Page, Store
 from threadline.store.postgres import PostgresDatabase, is_postgres_url
+from threadline.store.sql_admin import SQLAdmin
 from threadline.store.sql_base import Database, Statements, equals, message_row, object_row
 from threadline.store.sql_runs import SQLRunStore
 from threadline.store.sql_vectors import SQLVectorStore
@@ -64,7 +65,7 @@ async def open_sql_store(url: str) -> Store:
     return SQLStore(database)
 
 
-class SQLStore(SQLRunStore, SQLVectorStore):
+class SQLStore(SQLRunStore, SQLVectorStore, SQLAdmin):
     """The `Store` on SQLite or PostgreSQL; see `Database` for what differs between them.
     Runs and run steps live in `sql_runs.py`, vector stores in `sql_vectors.py`."""
 
