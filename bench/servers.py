@@ -29,6 +29,10 @@ class Process:
     port: int
 
     @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
@@ -77,14 +81,19 @@ def fake_upstream(latency_ms: float = 0.0, tokens_per_second: float = 0.0) -> It
 
 
 @contextlib.contextmanager
-def threadline(upstream_url: str, database_url: str | None = None) -> Iterator[Process]:
-    """`threadline serve` on SQLite in a fresh directory, or on `database_url`."""
+def threadline(
+    upstream_url: str, database_url: str | None = None, settings: dict[str, str] | None = None
+) -> Iterator[Process]:
+    """`threadline serve` on SQLite in a fresh directory, or on `database_url`; `settings`
+    adds `THREADLINE_*` variables."""
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="threadline-bench-") as workdir:
         env = {k: v for k, v in os.environ.items() if not k.startswith("THREADLINE_")}
         env["THREADLINE_MODEL_BASE_URL"] = upstream_url
         env["THREADLINE_DATABASE_URL"] = database_url or str(Path(workdir) / "bench.db")
+        env["THREADLINE_DATA_DIR"] = workdir
         env["THREADLINE_LOG_LEVEL"] = "warning"
+        env |= settings or {}
         command = [sys.executable, "-m", "threadline", "serve", "--port", str(port)]
         with _running(command, port, env) as process:
             yield process
