@@ -101,12 +101,16 @@ async def _stream(
 
 
 async def _shown_steps(
-    events: AsyncIterator[Event | None], include: frozenset[str]
-) -> AsyncIterator[Event | None]:
-    async for event in events:
-        if event is not None and isinstance(event.data, RunStep):
-            event = Event(event.event, shown(event.data, include))
-        yield event
+    batches: AsyncIterator[list[Event | None]], include: frozenset[str]
+) -> AsyncIterator[list[Event | None]]:
+    async for batch in batches:
+        yield [_shown_step(event, include) for event in batch]
+
+
+def _shown_step(event: Event | None, include: frozenset[str]) -> Event | None:
+    if event is not None and isinstance(event.data, RunStep):
+        return Event(event.event, shown(event.data, include))
+    return event
 
 
 def _created(run: Run) -> list[Event]:

@@ -39,6 +39,10 @@ STREAM_BROKE = Event(
 )
 
 
+# A streamed run's executor lets the response write after this many events.
+YIELD_EVERY = 16
+
+
 @dataclass(frozen=True)
 class WorkerConfig:
     concurrency: int = 256
@@ -111,12 +115,18 @@ class Worker:
         the worker's concurrency slots): `sink` sees each event, `done` the end."""
 
         async def drain() -> None:
+            answered, count = False, 0
             try:
                 async for event in self.execute(claim):
                     sink(event)
-                    # Let the response write it now: a burst of buffered model chunks
-                    # would otherwise all be processed before the first is sent.
-                    await asyncio.sleep(0)
+                    # Let the response write what came so far: up to the first delta at
+                    # once (a burst of buffered model chunks would otherwise all be
+                    # processed before the first is sent), then every few events, so that
+                    # a burst goes out in a few writes instead of one per event.
+                    answered = answered or event.event.endswith(".delta")
+                    count += 1
+                    if not answered or count % YIELD_EVERY == 0:
+                        await asyncio.sleep(0)
             except Exception:
                 logger.exception("streaming run %s broke off", claim.run.id)
                 sink(STREAM_BROKE)
