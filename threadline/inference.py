@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ class ModelClient(Protocol):
 
 _BACKOFF_CAP_SECONDS = 8.0
 _KEEP_ALIVE = 256
+_DRAIN_SECONDS = 0.1
 _RETRYABLE = (openai.APIConnectionError, openai.InternalServerError)
 
 
@@ -106,6 +108,7 @@ class OpenAIModelClient:
             async for data in _events(response):
                 yielded += 1
                 yield _chunk(data)
+            await _drain(response)
         except openai.APIError as err:
             detail = f"The model stream failed after {yielded} chunks: {_detail(err)}"
             raise ModelError("server_error", detail) from err
@@ -179,6 +182,15 @@ async def _events(response: httpx2.Response) -> AsyncIterator[object]:
             yield _event_data(text, response)
     if data and not data[0].startswith("[DONE]"):  # the last event, unterminated
         yield _event_data("\n".join(data), response)
+
+
+async def _drain(response: httpx2.Response) -> None:
+    """Read what follows `[DONE]` (the end of the chunked body), briefly: a response closed
+    before its end takes its connection with it, and the next call connects anew."""
+    with contextlib.suppress(httpx2.HTTPError, httpx2.StreamError, TimeoutError):
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            async for _ in cast(AsyncIterator[bytes], response.stream):
+                pass
 
 
 def _event_data(text: str, response: httpx2.Response) -> object:
