@@ -230,7 +230,10 @@ class Executor:
             async for event in self._stop(run):
                 yield event
             return
-        usage = turn.estimated_usage(prompt.estimated_tokens)
+        # The prompt's tokens are counted only when the upstream reported no usage.
+        usage = (
+            turn.usage if turn.usage is not None else turn.estimated_usage(prompt.estimated_tokens)
+        )
         total = used + usage
         if not turn.calls and not _cut_short(turn, usage, budget):
             completed = await self._complete(run, turn, usage, total)
