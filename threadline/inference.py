@@ -172,17 +172,33 @@ class OpenAIModelClient:
 async def _events(response: httpx2.Response) -> AsyncIterator[object]:
     """The JSON data of each server-sent event until `[DONE]`; an event that carries an
     `error` raises it, as the SDK does."""
-    data: list[str] = []
-    async for line in response.aiter_lines():
-        if line.startswith("data:"):
-            data.append(line[6:] if line.startswith("data: ") else line[5:])
+    data: list[bytes] = []
+    async for line in _lines(response):
+        if line.startswith(b"data:"):
+            data.append(line[6:] if line.startswith(b"data: ") else line[5:])
         elif not line and data:  # a blank line ends the event
-            text, data = "\n".join(data), []
-            if text.startswith("[DONE]"):
+            text, data = b"\n".join(data), []
+            if text.startswith(b"[DONE]"):
                 return
             yield _event_data(text, response)
-    if data and not data[0].startswith("[DONE]"):  # the last event, unterminated
-        yield _event_data("\n".join(data), response)
+    if data and not data[0].startswith(b"[DONE]"):  # the last event, unterminated
+        yield _event_data(b"\n".join(data), response)
+
+
+async def _lines(response: httpx2.Response) -> AsyncIterator[bytes]:
+    """The body's lines, without their endings (LF, CRLF or CR): bytes, which cost less
+    than httpx's decoding to text and splitting (a third of the time per chunk)."""
+    pending = b""
+    async for chunk in response.aiter_bytes():
+        pending += chunk
+        if pending.endswith(b"\r"):
+            continue  # the LF of a CRLF may follow
+        lines = pending.splitlines()
+        pending = b"" if pending.endswith(b"\n") else lines.pop() if lines else b""
+        for line in lines:
+            yield line
+    for line in pending.splitlines():
+        yield line
 
 
 async def _drain(response: httpx2.Response) -> None:
@@ -194,7 +210,7 @@ async def _drain(response: httpx2.Response) -> None:
                 pass
 
 
-def _event_data(text: str, response: httpx2.Response) -> object:
+def _event_data(text: bytes, response: httpx2.Response) -> object:
     event: object = orjson.loads(text)
     if isinstance(event, dict) and event.get("error"):
         raise openai.APIError(
