@@ -22,7 +22,7 @@ from bench.floor import measure_floor
 from bench.growth import measure_growth
 from bench.load import measure_load
 from bench.polled import measure_polled
-from bench.servers import Process, fake_upstream, threadline
+from bench.servers import Process, fake_upstream, postgres_database, threadline
 from bench.stats import Row
 from bench.streaming import measure_streaming
 from bench.throughput import measure_throughput
@@ -145,11 +145,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print(f"{results['machine']['note']}; load average {results['machine']['load_average']}")
     for backend, database in _backends(args).items():
         results[backend] = {}
-        for section in sections:
+        for section in sections:  # on PostgreSQL, a scratch database for each
             latency, rate = _upstream_of(section, args)
             with ExitStack() as stack:
                 upstream = stack.enter_context(fake_upstream(latency, rate))
-                server = stack.enter_context(threadline(upstream.base_url, database))
+                url = database and stack.enter_context(postgres_database(database))
+                server = stack.enter_context(threadline(upstream.base_url, url))
                 figures, rows = measures[section](upstream, server)
             results[backend][section] = figures
             where = (
