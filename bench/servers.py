@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -12,8 +14,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["Process", "fake_upstream", "threadline"]
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+__all__ = ["Process", "fake_upstream", "postgres_database", "threadline"]
 
 
 def _free_port() -> int:
@@ -27,6 +33,10 @@ def _free_port() -> int:
 class Process:
     process: subprocess.Popen[bytes]
     port: int
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     @property
     def base_url(self) -> str:
@@ -77,14 +87,42 @@ def fake_upstream(latency_ms: float = 0.0, tokens_per_second: float = 0.0) -> It
 
 
 @contextlib.contextmanager
-def threadline(upstream_url: str, database_url: str | None = None) -> Iterator[Process]:
-    """`threadline serve` on SQLite in a fresh directory, or on `database_url`."""
+def threadline(
+    upstream_url: str, database_url: str | None = None, settings: dict[str, str] | None = None
+) -> Iterator[Process]:
+    """`threadline serve` on SQLite in a fresh directory, or on `database_url`; `settings`
+    adds `THREADLINE_*` variables."""
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="threadline-bench-") as workdir:
         env = {k: v for k, v in os.environ.items() if not k.startswith("THREADLINE_")}
         env["THREADLINE_MODEL_BASE_URL"] = upstream_url
         env["THREADLINE_DATABASE_URL"] = database_url or str(Path(workdir) / "bench.db")
+        env["THREADLINE_DATA_DIR"] = workdir
         env["THREADLINE_LOG_LEVEL"] = "warning"
+        env |= settings or {}
         command = [sys.executable, "-m", "threadline", "serve", "--port", str(port)]
         with _running(command, port, env) as process:
             yield process
+
+
+async def _execute(url: str, statement: str) -> None:
+    """One statement outside a transaction (CREATE/DROP DATABASE refuse to run in one)."""
+    engine = create_async_engine(
+        make_url(url).set(drivername="postgresql+asyncpg"), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+@contextlib.contextmanager
+def postgres_database(admin_url: str) -> Iterator[str]:
+    """A scratch database on the server `admin_url` names, dropped afterwards."""
+    name = f"threadline_bench_{secrets.token_hex(6)}"
+    asyncio.run(_execute(admin_url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
+    finally:
+        asyncio.run(_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -73,9 +73,16 @@ def _admin_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     purge.add_argument("--dry-run", action="store_true", help="count, delete nothing")
 
 
+# How long a thread that wants the GIL waits for its holder to let go (Python's default is
+# 5 ms). The database threads hand every store call back to the event loop: with the
+# default, under load each hand-over could wait that long.
+SWITCH_INTERVAL_SECONDS = 0.001
+
+
 def _serve(settings: Settings, host: str | None, port: int | None, log: dict[str, Any]) -> int:
     import uvicorn
 
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     from threadline.app import create_app
 
     uvicorn.run(
@@ -101,6 +108,7 @@ def _migrate(settings: Settings) -> int:
 def _worker(settings: Settings) -> int:
     from threadline.worker_process import run_worker
 
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     asyncio.run(run_worker(settings))
     return 0
 

@@ -4,17 +4,32 @@ from __future__ import annotations
 
 import os
 import string
+import threading
 import time
 
 __all__ = ["new_id", "now"]
 
 _ALPHABET = string.ascii_letters + string.digits
+_POOL_BYTES = 4096
+_pool = b""
+_pool_lock = threading.Lock()
+
+
+def _random_bytes(count: int) -> bytes:
+    """`count` bytes from the OS's random source, read 4 KiB at a time: `os.urandom` lets
+    go of the GIL, and getting it back behind busy database threads took milliseconds."""
+    global _pool
+    with _pool_lock:  # ids are made on database threads too
+        if len(_pool) < count:
+            _pool = os.urandom(_POOL_BYTES)
+        taken, _pool = _pool[:count], _pool[count:]
+    return taken
 
 
 def new_id(prefix: str, separator: str = "_") -> str:
     """`prefix` + `separator` + 24 random base62 characters, e.g. `asst_1a2B...` (143 bits).
     OpenAI's file ids use a hyphen: `new_id("file", "-")`."""
-    number = int.from_bytes(os.urandom(18))
+    number = int.from_bytes(_random_bytes(18))
     chars = []
     for _ in range(24):
         number, digit = divmod(number, 62)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 from prometheus_client import Gauge
@@ -58,9 +59,32 @@ def _engine(request: Request) -> Engine:
     return engine
 
 
-def _lease(request: Request, stream: bool | None) -> Lease | None:
-    """For a streamed run: store it claimed by this process, which executes it itself."""
-    return _engine(request).worker.lease() if stream else None
+async def _lease(request: Request, stream: bool | None) -> Lease | None:
+    """Store the run claimed by this process, which executes it itself: always when it is
+    streamed; when it is not, if this process executes runs and has a slot free."""
+    worker = _engine(request).worker
+    return worker.lease() if stream else await worker.reserve()
+
+
+@contextlib.asynccontextmanager
+async def _leasing(request: Request, stream: bool | None) -> AsyncIterator[Lease | None]:
+    """`_lease`, with the reserved slot given back when the run is not stored."""
+    lease = await _lease(request, stream)
+    try:
+        yield lease
+    except BaseException:
+        if lease is not None and not stream:
+            _engine(request).worker.unreserve()
+        raise
+
+
+def _answer(request: Request, run: Run, lease: Lease | None) -> Response:
+    """A non-streamed run, stored in progress under this process's lease, starts executing
+    here; the client is answered as for any new run: queued."""
+    if lease is None:
+        return json_response(run)
+    _engine(request).worker.adopt(run)
+    return json_response(_queued(run))
 
 
 async def _stream(
@@ -78,43 +102,53 @@ async def _stream(
 
 
 async def _shown_steps(
-    events: AsyncIterator[Event | None], include: frozenset[str], streams: Gauge
-) -> AsyncIterator[Event | None]:
+    batches: AsyncIterator[list[Event | None]], include: frozenset[str], streams: Gauge
+) -> AsyncIterator[list[Event | None]]:
     streams.inc()
     try:
-        async for event in events:
-            if event is not None and isinstance(event.data, RunStep):
-                event = Event(event.event, shown(event.data, include))
-            yield event
+        async for batch in batches:
+            yield [_shown_step(event, include) for event in batch]
     finally:
         streams.dec()
+
+
+def _shown_step(event: Event | None, include: frozenset[str]) -> Event | None:
+    if event is not None and isinstance(event.data, RunStep):
+        return Event(event.event, shown(event.data, include))
+    return event
 
 
 def _created(run: Run) -> list[Event]:
     """`thread.run.created` and `thread.run.queued` for a streamed run, which was stored
     already in progress: the executor announces `thread.run.in_progress` itself."""
-    queued = run.model_copy(update={"status": "queued", "started_at": None})
+    queued = _queued(run)
     return [run_event(queued, "created"), run_event(queued, "queued")]
+
+
+def _queued(run: Run) -> Run:
+    """A run stored already in progress, as it is announced: queued."""
+    return run.model_copy(update={"status": "queued", "started_at": None})
 
 
 async def create(request: Request) -> Response:
     include = _include(request)
     body = await parse_body(request, CreateRunRequest)
     thread_id = path_param(request, "thread_id")
-    run = await services(request).runs.create(thread_id, body, _lease(request, body.stream))
+    async with _leasing(request, body.stream) as lease:
+        run = await services(request).runs.create(thread_id, body, lease)
     if body.stream:
         return await _stream(request, run, _created(run), include=include)
-    return json_response(run)
+    return _answer(request, run, lease)
 
 
 async def create_thread_and_run(request: Request) -> Response:
     body = await parse_body(request, CreateThreadAndRunRequest)
-    lease = _lease(request, body.stream)
-    run = await services(request).runs.create_thread_and_run(body, lease)
+    async with _leasing(request, body.stream) as lease:
+        run = await services(request).runs.create_thread_and_run(body, lease)
     if body.stream:
         thread = await services(request).threads.get(run.thread_id)
         return await _stream(request, run, [Event("thread.created", thread), *_created(run)])
-    return json_response(run)
+    return _answer(request, run, lease)
 
 
 async def list_(request: Request) -> Response:

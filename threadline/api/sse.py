@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from starlette.responses import StreamingResponse
 
@@ -20,16 +20,17 @@ def encode(event: Event) -> bytes:
     return b"event: " + event.event.encode() + b"\ndata: " + wire_json(event.data) + b"\n\n"
 
 
-async def _framed(events: AsyncIterator[Event | None]) -> AsyncIterator[bytes]:
-    async for event in events:
-        yield KEEPALIVE if event is None else encode(event)
+async def _framed(batches: AsyncIterator[Sequence[Event | None]]) -> AsyncIterator[bytes]:
+    async for batch in batches:
+        yield b"".join(KEEPALIVE if event is None else encode(event) for event in batch)
     yield DONE
 
 
-def sse_response(events: AsyncIterator[Event | None]) -> StreamingResponse:
-    """Stream `events` (None: a keep-alive comment), then `done`."""
+def sse_response(batches: AsyncIterator[Sequence[Event | None]]) -> StreamingResponse:
+    """Stream the events (None: a keep-alive comment), each batch in one write, then
+    `done`."""
     return StreamingResponse(
-        _framed(events),
+        _framed(batches),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

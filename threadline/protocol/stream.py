@@ -17,7 +17,8 @@ class MessageDelta(WireModel):
     @classmethod
     def text(cls, message_id: str, value: str, index: int = 0) -> MessageDelta:
         part = {"index": index, "type": "text", "text": {"value": value, "annotations": []}}
-        return cls(id=message_id, delta={"content": [part]})
+        # Built for every streamed chunk, from values that are valid by construction.
+        return cls.model_construct(id=message_id, delta={"content": [part]})
 
 
 class RunStepDelta(WireModel):

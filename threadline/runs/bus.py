@@ -32,8 +32,15 @@ class Bus(Protocol):
     def run_updated(self, run_id: str) -> None:
         """A run's status changed; wakes `wait_for_update` callers."""
 
-    async def wait_for_update(self, run_id: str, seconds: float) -> None:
-        """Return when `run_updated(run_id)` is signalled, or after `seconds`."""
+    def expect_update(self, run_id: str) -> asyncio.Event:
+        """The event the next `run_updated(run_id)` sets. Taken before the run is read and
+        passed to `wait_for_update`, an update between the read and the wait is not lost."""
+
+    async def wait_for_update(
+        self, run_id: str, seconds: float, expected: asyncio.Event | None = None
+    ) -> None:
+        """Return when `run_updated(run_id)` is signalled (since `expected` was taken), or
+        after `seconds`."""
 
 
 class LocalBus:
@@ -80,8 +87,13 @@ class LocalBus:
         if event is not None:
             event.set()
 
-    async def wait_for_update(self, run_id: str, seconds: float) -> None:
-        event = self._updates.setdefault(run_id, asyncio.Event())
+    def expect_update(self, run_id: str) -> asyncio.Event:
+        return self._updates.setdefault(run_id, asyncio.Event())
+
+    async def wait_for_update(
+        self, run_id: str, seconds: float, expected: asyncio.Event | None = None
+    ) -> None:
+        event = expected if expected is not None else self.expect_update(run_id)
         try:
             async with asyncio.timeout(seconds):
                 await event.wait()

@@ -33,8 +33,8 @@ from threadline.protocol.runs import (
 from threadline.protocol.stream import RunStepDelta
 from threadline.runs import states
 from threadline.runs.bus import Bus
-from threadline.runs.closing import end_run
-from threadline.runs.events import Event, run_event, step_event
+from threadline.runs.closing import close_message, end_run
+from threadline.runs.events import Event, message_event, run_event, step_event
 from threadline.runs.prompt import PromptTooLarge, build_prompt
 from threadline.runs.turn import Turn
 from threadline.store.base import Claim, Store
@@ -230,20 +230,63 @@ class Executor:
             async for event in self._stop(run):
                 yield event
             return
-        usage = turn.estimated_usage(prompt.estimated_tokens)
+        # The prompt's tokens are counted only when the upstream reported no usage.
+        usage = (
+            turn.usage if turn.usage is not None else turn.estimated_usage(prompt.estimated_tokens)
+        )
         total = used + usage
+        if not turn.calls and not _cut_short(turn, usage, budget):
+            completed = await self._complete(run, turn, usage, total)
+            if completed is not None:
+                for event in completed:
+                    yield event
+                return
         await self.store.update_run(run.id, lambda r: r.model_copy(update={"usage": total}))
         async for event in self._after_turn(run, turn, usage, budget, flow):
             yield event
 
+    async def _complete(
+        self, run: Run, turn: Turn, usage: Usage, total: Usage
+    ) -> list[Event] | None:
+        """The answer is whole: its message and step, the run's usage and its status are
+        stored in one write. None when the run can no longer complete (it was cancelled or
+        expired meanwhile): the caller then stores them one by one as before."""
+        content = await turn.final_content()
+        message, step, at = turn.message, turn.message_step, now()
+
+        def close_step(open_step: RunStep) -> RunStep:
+            update: dict[str, object] = {"status": "completed", "completed_at": at}
+            if step is not None and open_step.id == step.id:
+                update["usage"] = usage
+            return open_step.model_copy(update=update)
+
+        def close(open_message: Message) -> Message:
+            if message is not None and open_message.id == message.id:
+                open_message = open_message.model_copy(update={"content": content})
+            return close_message(open_message, None, at)
+
+        try:
+            ending = await self.store.end_run(
+                run.id,
+                lambda r: states.transition(r, "completed", at, usage=total),
+                close_step,
+                close,
+            )
+        except states.TransitionError:
+            return None
+        if ending is None:
+            return None
+        # The order of the step-by-step path: the message, its step, then the run.
+        return [
+            *(message_event(m) for m in ending.messages),
+            *(step_event(s) for s in ending.steps),
+            run_event(ending.run),
+        ]
+
     async def _after_turn(
         self, run: Run, turn: Turn, usage: Usage, budget: _Budget, flow: _Flow
     ) -> AsyncIterator[Event]:
-        cut_short = (
-            turn.finish_reason == "length"
-            and budget.completion is not None
-            and usage.completion_tokens >= budget.completion
-        )
+        cut_short = _cut_short(turn, usage, budget)
         calls = turn.tool_calls()
         message_usage = Usage() if calls else usage
         for event in await turn.close_message(message_usage, incomplete=cut_short):
@@ -348,4 +391,13 @@ def _awaits_outputs(step: RunStep) -> bool:
     details = step.step_details
     return details.type == "tool_calls" and any(
         call.type == "function" for call in details.tool_calls
+    )
+
+
+def _cut_short(turn: Turn, usage: Usage, budget: _Budget) -> bool:
+    """The model stopped at the run's completion token budget."""
+    return (
+        turn.finish_reason == "length"
+        and budget.completion is not None
+        and usage.completion_tokens >= budget.completion
     )

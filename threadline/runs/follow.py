@@ -35,6 +35,7 @@ async def follow(
     """Report the run's changes to `sink` until it ends or needs the client."""
     seen = _Seen(run.status)
     while True:
+        expected = bus.expect_update(run.id)  # taken before the read: no update is missed
         current = await store.get_run(run.thread_id, run.id)
         if current is None:
             return
@@ -45,7 +46,7 @@ async def follow(
             sink(run_event(current))
         if current.status in TERMINAL or current.status == "requires_action":
             return
-        await bus.wait_for_update(run.id, poll)
+        await bus.wait_for_update(run.id, poll, expected)
 
 
 async def _report_steps(store: Store, run: Run, seen: _Seen, sink: Callable[[Event], None]) -> None:

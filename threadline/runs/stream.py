@@ -53,15 +53,21 @@ class RunStream:
             if time.monotonic() - self._last_put >= self._keepalive_seconds:
                 self._queue.put_nowait(None)
 
-    async def events(self) -> AsyncIterator[Event | None]:
-        """The events until the run stops for the client; None means 'keep alive'."""
+    async def events(self) -> AsyncIterator[list[Event | None]]:
+        """The events until the run stops for the client, in batches of those that were
+        waiting together (written at once); None means 'keep alive'."""
         keepalive = asyncio.create_task(self._keepalive())
         try:
             while True:
-                item = await self._queue.get()
-                if isinstance(item, _End):
+                batch = [await self._queue.get()]
+                while not self._queue.empty() and not isinstance(batch[-1], _End):
+                    batch.append(self._queue.get_nowait())
+                ended = isinstance(batch[-1], _End)
+                events = [item for item in batch if not isinstance(item, _End)]
+                if events:
+                    yield events
+                if ended:
                     return
-                yield item
         finally:
             self._reading = False
             keepalive.cancel()

@@ -125,6 +125,10 @@ class Turn:
     def _content(self) -> list[MessageContent]:
         return [TextContent(text=Text(value="".join(self.text)))]
 
+    async def final_content(self) -> list[MessageContent]:
+        """The message's content once the answer is whole (citations included)."""
+        return await self._annotated()
+
     async def _annotated(self) -> list[MessageContent]:
         """The final content: the text with its citations of file_search results."""
         text = "".join(self.text)

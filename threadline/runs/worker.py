@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from threadline.ids import new_id, now
+from threadline.protocol.runs import Run
 from threadline.protocol.stream import StreamError
 from threadline.runs.bus import Bus
 from threadline.runs.closing import end_run
@@ -36,6 +37,10 @@ STREAM_BROKE = Event(
         "The server had an error while streaming the run; retrieve it to see where it stands."
     ),
 )
+
+
+# A streamed run's executor lets the response write after this many events.
+YIELD_EVERY = 16
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class Worker:
         self._held: dict[str, asyncio.Task[None]] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._followers: set[asyncio.Task[None]] = set()
+        self._claiming = False
 
     async def start(self, claim: bool = True) -> None:
         """Start the heartbeat; with `claim`, also claim queued runs and sweep expired ones
@@ -75,6 +81,7 @@ class Worker:
         self._loops = [asyncio.create_task(self._heartbeat_loop(), name="threadline-heartbeat")]
         if self.config.watch_interval is not None:
             self._loops.append(asyncio.create_task(self._watch_loop(self.config.watch_interval)))
+        self._claiming = claim
         if claim:
             self._loops += [
                 asyncio.create_task(self._claim_loop(), name="threadline-claim"),
@@ -85,17 +92,41 @@ class Worker:
         """A lease on a run for this worker, from now."""
         return Lease(self.owner, time.time() + self.config.lease_seconds)
 
+    async def reserve(self) -> Lease | None:
+        """A slot and a lease for a run this process will store already claimed and execute
+        at once (`adopt`): no claim to wait for. None when it claims no runs or has no slot
+        free: the run is then stored queued for whichever worker claims it."""
+        if not self._claiming or self._slots.locked():
+            return None
+        await self._slots.acquire()  # free: returns at once
+        return self.lease()
+
+    def unreserve(self) -> None:
+        """Give back the slot of a `reserve` whose run was not stored."""
+        self._slots.release()
+
+    def adopt(self, run: Run) -> None:
+        """Execute `run`, stored already claimed under a lease from `reserve`, in its slot."""
+        claim = Claim(run, 0, born=True)
+        self._held[run.id] = asyncio.create_task(self._drain(claim), name=f"run-{run.id}")
+
     def spawn(self, claim: Claim, sink: Callable[[Event], None], done: Callable[[], None]) -> None:
         """Execute a run this process claimed for a stream, in a task of its own (outside
         the worker's concurrency slots): `sink` sees each event, `done` the end."""
 
         async def drain() -> None:
+            answered, count = False, 0
             try:
                 async for event in self.execute(claim):
                     sink(event)
-                    # Let the response write it now: a burst of buffered model chunks
-                    # would otherwise all be processed before the first is sent.
-                    await asyncio.sleep(0)
+                    # Let the response write what came so far: up to the first delta at
+                    # once (a burst of buffered model chunks would otherwise all be
+                    # processed before the first is sent), then every few events, so that
+                    # a burst goes out in a few writes instead of one per event.
+                    answered = answered or event.event.endswith(".delta")
+                    count += 1
+                    if not answered or count % YIELD_EVERY == 0:
+                        await asyncio.sleep(0)
             except Exception:
                 logger.exception("streaming run %s broke off", claim.run.id)
                 sink(STREAM_BROKE)

@@ -166,13 +166,18 @@ class RunService:
         """The run once it needs the client or has ended, or as it is after `seconds`:
         a long poll for the SDK's poll helper, so `create_and_poll` returns as soon as
         the run is done instead of a poll interval later."""
+        # Expected before each read: an update that lands between the read and the wait
+        # wakes the wait at once instead of being missed until the poll times out.
+        expected = self.bus.expect_update(run_id)
         run = await self.get(thread_id, run_id)
         deadline = time.monotonic() + seconds
         while run.status in _MOVING:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            await self.bus.wait_for_update(run_id, min(left, self.poll_interval or left))
+            wait = min(left, self.poll_interval or left)
+            await self.bus.wait_for_update(run_id, wait, expected)
+            expected = self.bus.expect_update(run_id)
             run = await self.get(thread_id, run_id)
         return run
 
