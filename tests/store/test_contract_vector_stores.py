@@ -3,7 +3,10 @@ batches, counts and chunks."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from threadline.ids import new_id
 from threadline.protocol.common import ListQuery
@@ -11,9 +14,18 @@ from threadline.protocol.vector_stores import FileBatch, VectorStore, VectorStor
 from threadline.store import Store, open_store
 from threadline.store.base import StoredChunk
 
+from .conftest import VECTOR_BACKENDS, vector_backend_url
 from .test_contract import NOW
 
 STRATEGY = {"type": "static", "static": {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400}}
+
+
+@pytest.fixture(params=VECTOR_BACKENDS)
+def store_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Every backend, and each vector index path (see `VECTOR_BACKENDS`)."""
+    return vector_backend_url(request.param, tmp_path, request, monkeypatch)
 
 
 def vector_store(**changes: Any) -> VectorStore:

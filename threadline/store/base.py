@@ -20,6 +20,7 @@ __all__ = [
     "FileClaim",
     "FileStats",
     "Lease",
+    "NearChunk",
     "Page",
     "RunEnding",
     "Store",
@@ -92,6 +93,17 @@ class StoredChunk:
     token_count: int
     vector: bytes
     model: str = ""
+
+
+@dataclass(frozen=True)
+class NearChunk:
+    """A chunk found by vector search: its key and the cosine similarity of its vector to
+    the query's."""
+
+    vector_store_id: str
+    file_id: str
+    index: int
+    similarity: float
 
 
 @dataclass(frozen=True)
@@ -293,8 +305,37 @@ class Store(Protocol):
         and it is still in_progress; False (nothing written) otherwise."""
         ...
 
-    async def vector_store_chunks(self, vector_store_ids: Sequence[str]) -> list[StoredChunk]:
-        """Every chunk of these vector stores' completed files."""
+    async def renew_vector_store_file_lease(
+        self, vector_store_id: str, file_id: str, owner: str, now: float, lease_seconds: float
+    ) -> bool:
+        """Extend `owner`'s lease on a file it is ingesting; False when it no longer holds
+        it or the file is no longer in_progress (cancelled, removed): stop ingesting it."""
+        ...
+
+    async def vector_store_chunks(
+        self, vector_store_ids: Sequence[str], *, vectors: bool = True
+    ) -> list[StoredChunk]:
+        """Every chunk of these vector stores' completed files (`vector` left empty
+        unless `vectors`)."""
+        ...
+
+    @property
+    def vector_index(self) -> str:
+        """What answers `nearest_chunks`: "sqlite-vec", "pgvector" or "numpy" (an exact
+        scan of the chunk vectors, the fallback)."""
+        ...
+
+    async def nearest_chunks(
+        self,
+        vector_store_ids: Sequence[str],
+        model: str,
+        vector: bytes,
+        limit: int,
+        file_ids: Sequence[str] | None = None,
+    ) -> list[NearChunk]:
+        """The `limit` chunks of these vector stores' completed files whose vectors (made
+        by `model`, of the query `vector`'s dimensions: float32 bytes) are nearest to it
+        by cosine, nearest first; only chunks of `file_ids` when given."""
         ...
 
     async def update_vector_store_file_attributes(
