@@ -18,11 +18,14 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EmbeddedPostgres", "UnavailableError", "start"]
+import pytest
+
+__all__ = ["EmbeddedPostgres", "UnavailableError", "pgvector_server_url", "start"]
 
 START_TIMEOUT = 120
 
@@ -113,3 +116,17 @@ def start() -> EmbeddedPostgres:
         server.stop()
         raise UnavailableError(f"the embedded PostgreSQL did not start ({exc}) {detail}") from None
     return server
+
+
+@pytest.fixture(scope="session")
+def pgvector_server_url() -> Iterator[str]:
+    """The session's embedded PostgreSQL with pgvector (its `postgres` database): import it
+    into a conftest to use it."""
+    try:
+        server = start()
+    except UnavailableError as exc:
+        pytest.skip(f"pgvector tests skipped: {exc}")
+    try:
+        yield server.url
+    finally:
+        server.stop()

@@ -23,7 +23,9 @@ from threadline.store.postgres import asyncpg_url
 from threadline.store.schema import metadata
 from threadline.store.sql import migrate
 
-from .. import pgvector_server
+from ..pgvector_server import pgvector_server_url
+
+__all__ = ["pgvector_server_url"]  # a fixture, shared with the end-to-end tests
 
 POSTGRES_ENV = "THREADLINE_TEST_POSTGRES_URL"
 
@@ -75,19 +77,6 @@ async def postgres_url(postgres_session_url: str) -> str:
     names = ", ".join(t.name for t in metadata.sorted_tables)
     await _admin(postgres_session_url, f"TRUNCATE {names} RESTART IDENTITY CASCADE")
     return postgres_session_url
-
-
-@pytest.fixture(scope="session")
-def pgvector_server_url() -> Iterator[str]:
-    """The session's embedded PostgreSQL with pgvector (its `postgres` database)."""
-    try:
-        server = pgvector_server.start()
-    except pgvector_server.UnavailableError as exc:
-        pytest.skip(f"pgvector tests skipped: {exc}")
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
