@@ -13,7 +13,7 @@ from threadline.blobs import BlobStore, FileBlobStore
 from threadline.config import Settings
 from threadline.inference import ModelClient, OpenAIModelClient
 from threadline.retrieval.embeddings import Embedder, MiniLMEmbedder, UpstreamEmbedder
-from threadline.retrieval.ingestion import Ingester, IngestionWorker
+from threadline.retrieval.ingestion import Ingester, IngestionConfig, IngestionWorker
 from threadline.runs import tokens
 from threadline.runs.bus import LocalBus
 from threadline.runs.events import Event
@@ -79,7 +79,10 @@ class Engine:
         if blobs is None:
             blobs = FileBlobStore(settings.files_dir())
         keepalive = settings.stream_keepalive_seconds
-        ingestion = IngestionWorker(Ingester(store, blobs, embedder, worker.owner))
+        ingestion = IngestionWorker(
+            Ingester(store, blobs, embedder, worker.owner),
+            IngestionConfig(lease_seconds=settings.ingestion_lease_seconds),
+        )
         return cls(store, blobs, bus, model, worker, embedder, ingestion, distributed, keepalive)
 
     @property

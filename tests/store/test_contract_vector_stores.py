@@ -106,6 +106,28 @@ async def test_claim_leases_each_file_once_until_it_lapses(store: Store) -> None
     assert (stats.counts, stats.usage_bytes) == ({"in_progress": 1, "completed": 1}, 10)
 
 
+async def test_a_lease_is_renewed_only_by_its_holder_while_in_progress(store: Store) -> None:
+    vs = vector_store()
+    files = [vs_file(vs.id) for _ in range(3)]
+    await store.insert_vector_store(vs)
+    batch = FileBatch(id=new_id("vsfb"), created_at=NOW, vector_store_id=vs.id)
+    assert await store.insert_vector_store_files(files[:2], batch)
+    assert await store.insert_vector_store_files(files[2:])
+    claims = [await store.claim_vector_store_file("a", 0.0, 10.0) for _ in files]
+    assert [c.file.id for c in claims if c is not None] == [f.id for f in files]
+    assert await store.renew_vector_store_file_lease(vs.id, files[0].id, "a", 5.0, 10.0)
+    assert not await store.renew_vector_store_file_lease(vs.id, files[0].id, "b", 5.0, 10.0)
+    assert await store.claim_vector_store_file("b", 12.0, 10.0) is not None  # files[1] lapsed
+    assert await store.claim_vector_store_file("b", 12.0, 10.0) is not None  # files[2] too
+    assert await store.claim_vector_store_file("b", 12.0, 10.0) is None  # files[0]: renewed
+    assert not await store.renew_vector_store_file_lease(vs.id, files[1].id, "a", 12.0, 10.0)
+    await store.cancel_file_batch(vs.id, batch.id)
+    assert not await store.renew_vector_store_file_lease(vs.id, files[0].id, "a", 13.0, 10.0)
+    assert await store.delete_vector_store_file(vs.id, files[2].id)
+    assert not await store.renew_vector_store_file_lease(vs.id, files[2].id, "b", 13.0, 10.0)
+    assert not await store.renew_vector_store_file_lease("vs_\x00", "f", "b", 13.0, 10.0)
+
+
 async def test_chunks_of_completed_files_only_and_gone_with_the_file(store: Store) -> None:
     vs = vector_store()
     kept, open_file = vs_file(vs.id), vs_file(vs.id)
