@@ -18,6 +18,7 @@ from threadline.protocol.vector_stores import (
     CreateFileBatchRequest,
     CreateVectorStoreFileRequest,
     CreateVectorStoreRequest,
+    RankingOptions,
     SearchRequest,
 )
 from threadline.retrieval.embeddings import Vectors, l2_normalise
@@ -129,7 +130,7 @@ async def test_search_ranker_none_ranks_by_vectors_alone_and_pages_say_more(
     assert hybrid.data[0].file_id == ids[0]
     assert hybrid.data[0].score == 1.0  # first by both halves
     assert (hybrid.has_more, hybrid.next_page) == (False, None)
-    ranking = {"ranker": "none", "score_threshold": 0.0}
+    ranking = RankingOptions(ranker="none")
     request = SearchRequest(query=query, ranking_options=ranking, rewrite_query=True)
     vectors = await setup.search.search_page(vs.id, request)
     [query_vector, first] = await BagOfWords().embed([query, texts[0].decode()])
