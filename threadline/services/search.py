@@ -16,6 +16,8 @@ refused)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -40,6 +42,10 @@ __all__ = ["VECTOR_CANDIDATES", "SearchHit", "SearchService"]
 
 # How many chunks the vector half hands to the fusion.
 VECTOR_CANDIDATES = 100
+# Files looked up at once for their names and attributes.
+FILE_LOOKUPS = 8
+# BM25 indexes kept for repeated searches of the same chunks.
+TEXT_INDEXES = 8
 
 Ranker = Literal["none", "auto", "default-2024-11-15"]
 
@@ -60,13 +66,38 @@ class _Ranked:
     more: bool  # more chunks passed the threshold than were returned
 
 
+class TextIndexes:
+    """The BM25 indexes of the last few chunk lists searched, so that repeated searches of
+    the same vector stores skip tokenising every chunk again. A list is known by the hash of
+    its chunks' keys and texts: any chunk added, removed or changed makes a new index."""
+
+    def __init__(self, size: int = TEXT_INDEXES) -> None:
+        self._size = size
+        self._indexes: OrderedDict[tuple[int, int], BM25Index] = OrderedDict()
+
+    async def get(self, chunks: Sequence[StoredChunk]) -> BM25Index:
+        key = (
+            len(chunks),
+            hash(tuple((c.vector_store_id, c.file_id, c.index, c.text) for c in chunks)),
+        )
+        index = self._indexes.get(key)
+        if index is None:
+            index = await asyncio.to_thread(BM25Index, [c.text for c in chunks])
+            self._indexes[key] = index
+            while len(self._indexes) > self._size:
+                self._indexes.popitem(last=False)
+        else:
+            self._indexes.move_to_end(key)
+        return index
+
+
 def _rank(
     chunks: Sequence[StoredChunk],
     near: Sequence[NearChunk],
+    text: BM25Index | None,
     query: str,
     max_num_results: int,
     score_threshold: float,
-    ranker: Ranker,
 ) -> _Ranked:
     position = {(c.vector_store_id, c.file_id, c.index): i for i, c in enumerate(chunks)}
     vector = np.zeros(len(chunks), dtype=np.float64)
@@ -74,10 +105,7 @@ def _rank(
         i = position.get((hit.vector_store_id, hit.file_id, hit.index))
         if i is not None:
             vector[i] = hit.similarity
-    if ranker == "none":
-        scores = hybrid_scores(vector, None)
-    else:
-        scores = hybrid_scores(vector, BM25Index([c.text for c in chunks]).scores(query))
+    scores = hybrid_scores(vector, None if text is None else text.scores(query))
     hits = select(scores, max_num_results=max_num_results, score_threshold=score_threshold)
     passing = int(np.count_nonzero((scores >= score_threshold) & (scores > 0.0)))
     return _Ranked([(chunks[hit.index], hit.score) for hit in hits], passing > len(hits))
@@ -88,6 +116,7 @@ class SearchService:
         self.store = store
         self.embedder = embedder
         self.vector_stores = vector_stores
+        self._text_indexes = TextIndexes()
 
     async def search(
         self,
@@ -136,7 +165,8 @@ class SearchService:
             max(VECTOR_CANDIDATES, max_num_results),
             None if every_file else sorted({c.file_id for c in live}),
         )
-        ranked = _rank(live, near, query, max_num_results, score_threshold, ranker)
+        text = None if ranker == "none" else await self._text_indexes.get(live)
+        ranked = _rank(live, near, text, query, max_num_results, score_threshold)
         hits = []
         for c, score in ranked.chunks:
             filename, attributes = files[c.vector_store_id, c.file_id]
@@ -150,12 +180,15 @@ class SearchService:
     ) -> dict[tuple[str, str], tuple[str, Attributes]]:
         """The filename and attributes of each vector store file with chunks whose File
         still exists."""
+        keys = list(dict.fromkeys((c.vector_store_id, c.file_id) for c in chunks))
         found: dict[tuple[str, str], tuple[str, Attributes]] = {}
-        for key in dict.fromkeys((c.vector_store_id, c.file_id) for c in chunks):
-            file = await self.store.get_file(key[1])
-            entry = await self.store.get_vector_store_file(*key)
-            if file is not None and entry is not None:
-                found[key] = (file.filename, entry.attributes)
+        for first in range(0, len(keys), FILE_LOOKUPS):  # a few at a time, side by side
+            group = keys[first : first + FILE_LOOKUPS]
+            files = await asyncio.gather(*(self.store.get_file(k[1]) for k in group))
+            entries = await asyncio.gather(*(self.store.get_vector_store_file(*k) for k in group))
+            for key, file, entry in zip(group, files, entries, strict=True):
+                if file is not None and entry is not None:
+                    found[key] = (file.filename, entry.attributes)
         return found
 
     def _same_model(self, chunks: Sequence[StoredChunk]) -> list[StoredChunk]:

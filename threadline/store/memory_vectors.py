@@ -198,7 +198,7 @@ class MemoryVectorStores:
     ) -> list[StoredChunk]:
         found = list(self._completed_chunks(vector_store_ids))
         if not vectors:
-            found = [dataclasses.replace(c, vector=b"") for c in found]
+            found = [c._replace(vector=b"") for c in found]
         return found
 
     @property
