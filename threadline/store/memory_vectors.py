@@ -196,10 +196,7 @@ class MemoryVectorStores:
     async def vector_store_chunks(
         self, vector_store_ids: Sequence[str], *, vectors: bool = True
     ) -> list[StoredChunk]:
-        found = list(self._completed_chunks(vector_store_ids))
-        if not vectors:
-            found = [c._replace(vector=b"") for c in found]
-        return found
+        return list(self._completed_chunks(vector_store_ids))  # vectors cost nothing here
 
     @property
     def vector_index(self) -> str:

@@ -91,8 +91,12 @@ class PgVectorIndex:
             "WHERE v.vector_store_id = c.vector_store_id AND v.file_id = c.file_id "
             "AND v.chunk_index = c.chunk_index) LIMIT :n"
         )
+        filled = 0
         while rows := conn.execute(missing, {"n": BACKFILL_BATCH}).all():
             self._insert(conn, rows)
+            filled += len(rows)
+        if filled:  # the planner picks the HNSW index once it knows the table's size
+            conn.execute(text(f"ANALYZE {TABLE}"))
 
     def _insert(self, conn: Connection, rows: Sequence[Any]) -> None:
         usable = [r for r in rows if r[4] and len(r[4]) % 4 == 0]
@@ -135,6 +139,8 @@ class PgVectorIndex:
         self._insert(conn, rows)
 
     def nearest(self, conn: Connection, query: NearQuery) -> list[NearChunk]:
+        # Chunks exist only for completed files, so `chunk_vectors` alone answers: a join
+        # would keep the planner from the HNSW index.
         d = query.dimensions
         if not d:
             return []
@@ -151,10 +157,8 @@ class PgVectorIndex:
             "SELECT v.vector_store_id, v.file_id, v.chunk_index, "
             f"(v.embedding::vector({d})) <=> CAST(:vector AS vector({d})) AS distance "
             f"FROM {TABLE} AS v "
-            "JOIN vector_store_files AS f "
-            "ON f.vector_store_id = v.vector_store_id AND f.id = v.file_id "
             f"WHERE vector_dims(v.embedding) = {d} AND v.vector_store_id IN :ids "
-            f"AND v.embedding_model = :model AND f.status = 'completed' {files}"
+            f"AND v.embedding_model = :model {files}"
             "ORDER BY distance LIMIT :k"
         ).bindparams(bindparam("ids", expanding=True))
         params: dict[str, Any] = {
