@@ -15,6 +15,7 @@ from threadline.store import Store, open_store
 from threadline.store.base import StoredChunk
 
 from .conftest import VECTOR_BACKENDS, vector_backend_url
+from .test_contract_files import file as file_object
 from .test_contract_vector_stores import vector_store, vs_file
 
 MODEL = "test-model"
@@ -159,3 +160,21 @@ async def test_a_database_used_without_the_index_is_indexed_again(
         assert keys(found) == [(second.id, 0), (third.id, 0)]
     finally:
         await store.close()
+
+
+async def test_searchable_files_are_completed_with_their_file(store: Store) -> None:
+    vs, other = vector_store(), vector_store()
+    done, open_file, orphan = vs_file(vs.id), vs_file(vs.id), vs_file(vs.id)
+    elsewhere = vs_file(other.id)
+    await store.insert_vector_store(vs, [done, orphan, open_file])
+    await store.insert_vector_store(other, [elsewhere])
+    for file in (done, orphan, open_file, elsewhere):
+        await store.insert_file(file_object(id=file.id, filename=f"{file.id}.txt"))
+    await ingest(store, done, chunks_of(done, [unit(1, 0, 0, 0)]))
+    await ingest(store, orphan, chunks_of(orphan, [unit(1, 0, 0, 0)]))
+    assert await store.delete_file(orphan.id)
+    found = await store.searchable_files([vs.id])
+    assert [(entry.id, entry.status, file.filename) for entry, file in found] == [
+        (done.id, "completed", f"{done.id}.txt")
+    ]
+    assert await store.searchable_files([other.id, "vs_\x00"]) == []

@@ -42,8 +42,6 @@ __all__ = ["VECTOR_CANDIDATES", "SearchHit", "SearchService"]
 
 # How many chunks the vector half hands to the fusion.
 VECTOR_CANDIDATES = 100
-# Files looked up at once for their names and attributes.
-FILE_LOOKUPS = 8
 # BM25 indexes kept for repeated searches of the same chunks.
 TEXT_INDEXES = 8
 
@@ -147,7 +145,7 @@ class SearchService:
         """The hits, and whether more passed the threshold than `max_num_results`."""
         ids = list(dict.fromkeys(vector_store_ids))
         chunks = await self.store.vector_store_chunks(ids, vectors=False)
-        files = await self._files(chunks)
+        files = await self._files(ids)
         live = [c for c in chunks if (c.vector_store_id, c.file_id) in files]
         live = self._same_model(live)
         every_file = len(live) == len(chunks)
@@ -176,20 +174,12 @@ class SearchService:
         return hits, ranked.more
 
     async def _files(
-        self, chunks: Sequence[StoredChunk]
+        self, vector_store_ids: Sequence[str]
     ) -> dict[tuple[str, str], tuple[str, Attributes]]:
-        """The filename and attributes of each vector store file with chunks whose File
+        """The filename and attributes of each completed vector store file whose File
         still exists."""
-        keys = list(dict.fromkeys((c.vector_store_id, c.file_id) for c in chunks))
-        found: dict[tuple[str, str], tuple[str, Attributes]] = {}
-        for first in range(0, len(keys), FILE_LOOKUPS):  # a few at a time, side by side
-            group = keys[first : first + FILE_LOOKUPS]
-            files = await asyncio.gather(*(self.store.get_file(k[1]) for k in group))
-            entries = await asyncio.gather(*(self.store.get_vector_store_file(*k) for k in group))
-            for key, file, entry in zip(group, files, entries, strict=True):
-                if file is not None and entry is not None:
-                    found[key] = (file.filename, entry.attributes)
-        return found
+        found = await self.store.searchable_files(vector_store_ids)
+        return {(e.vector_store_id, e.id): (file.filename, e.attributes) for e, file in found}
 
     def _same_model(self, chunks: Sequence[StoredChunk]) -> list[StoredChunk]:
         """The chunks this server's embedder made; 400 when there are only others'."""

@@ -312,6 +312,12 @@ class Store(Protocol):
         it or the file is no longer in_progress (cancelled, removed): stop ingesting it."""
         ...
 
+    async def searchable_files(
+        self, vector_store_ids: Sequence[str]
+    ) -> list[tuple[VectorStoreFile, FileObject]]:
+        """These vector stores' completed files whose File still exists, with that File."""
+        ...
+
     async def vector_store_chunks(
         self, vector_store_ids: Sequence[str], *, vectors: bool = True
     ) -> list[StoredChunk]:

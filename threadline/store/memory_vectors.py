@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from threadline.protocol.common import ListQuery
+from threadline.protocol.files import FileObject
 from threadline.protocol.vector_stores import Attributes, FileBatch, VectorStore, VectorStoreFile
 from threadline.store.base import FileClaim, FileStats, NearChunk, Page, StoredChunk
-from threadline.store.memory_tables import paginate
+from threadline.store.memory_tables import Table, paginate
 from threadline.store.vector_index import scan_nearest
 
 __all__ = ["MemoryVectorStores"]
@@ -34,6 +35,7 @@ class MemoryVectorStores:
     """Mixed into `MemoryStore`, whose `_seq` orders every object."""
 
     _seq: Iterator[int]
+    _files: Table[FileObject]
 
     def _init_vectors(self) -> None:
         self._vector_stores: dict[str, tuple[int, VectorStore]] = {}
@@ -192,6 +194,17 @@ class MemoryVectorStores:
             for row in self._rows_of(vector_store_id):
                 if row.file.status == "completed":
                     yield from row.chunks
+
+    async def searchable_files(
+        self, vector_store_ids: Sequence[str]
+    ) -> list[tuple[VectorStoreFile, FileObject]]:
+        found = []
+        for vector_store_id in dict.fromkeys(vector_store_ids):
+            for row in self._rows_of(vector_store_id):
+                file = self._files.get(row.file.id)
+                if row.file.status == "completed" and file is not None:
+                    found.append((row.file, file))
+        return found
 
     async def vector_store_chunks(
         self, vector_store_ids: Sequence[str], *, vectors: bool = True

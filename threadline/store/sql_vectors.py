@@ -9,6 +9,7 @@ from sqlalchemy import LargeBinary, bindparam, delete, func, insert, literal, se
 from sqlalchemy.engine import Connection
 
 from threadline.protocol.common import ListQuery
+from threadline.protocol.files import FileObject
 from threadline.protocol.vector_stores import Attributes, FileBatch, VectorStore, VectorStoreFile
 from threadline.store import schema
 from threadline.store.base import FileClaim, FileStats, NearChunk, Page, StoredChunk
@@ -297,6 +298,25 @@ class SQLVectorStore(SQLBase):
         )
         rows = await self._db.read(lambda conn: conn.execute(statement).all())
         return [StoredChunk(*row) for row in rows]
+
+    async def searchable_files(
+        self, vector_store_ids: Sequence[str]
+    ) -> list[tuple[VectorStoreFile, FileObject]]:
+        files = schema.files
+        statement = (
+            select(_files.c.data, files.c.data)
+            .join(files, files.c.id == _files.c.id)
+            .where(_files.c.vector_store_id.in_(bindparam("ids", expanding=True)))
+            .where(_files.c.status == "completed")
+        )
+        ids = [i for i in vector_store_ids if storable(i)]
+        if not ids:
+            return []
+        rows = await self._db.read(lambda conn: conn.execute(statement, {"ids": ids}).all())
+        return [
+            (VectorStoreFile.model_validate_json(entry), FileObject.model_validate_json(file))
+            for entry, file in rows
+        ]
 
     async def vector_store_chunks(
         self, vector_store_ids: Sequence[str], *, vectors: bool = True
