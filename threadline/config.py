@@ -100,6 +100,16 @@ class Settings(BaseSettings):
         ge=1,
         description="Seconds after creation at which an unfinished run expires.",
     )
+    ingestion_lease_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description=(
+            "Seconds an ingester's claim on a vector store file lasts without a heartbeat "
+            "(renewed every second while the file is ingested); a file whose process died "
+            "is taken up again this long after its last heartbeat."
+        ),
+    )
     run_lease_seconds: float = Field(
         default=30.0,
         gt=0,

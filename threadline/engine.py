@@ -16,7 +16,7 @@ from threadline.logs import set_run, set_step
 from threadline.metrics import Metrics
 from threadline.protocol.runs import Run
 from threadline.retrieval.embeddings import Embedder, MiniLMEmbedder, UpstreamEmbedder
-from threadline.retrieval.ingestion import Ingester, IngestionWorker
+from threadline.retrieval.ingestion import Ingester, IngestionConfig, IngestionWorker
 from threadline.routing import ModelCatalog, OpenCatalog, Router, routing_config
 from threadline.runs import tokens
 from threadline.runs.bus import LocalBus
@@ -89,7 +89,10 @@ class Engine:
         if blobs is None:
             blobs = FileBlobStore(settings.files_dir())
         keepalive = settings.stream_keepalive_seconds
-        ingestion = IngestionWorker(Ingester(store, blobs, embedder, worker.owner))
+        ingestion = IngestionWorker(
+            Ingester(store, blobs, embedder, worker.owner),
+            IngestionConfig(lease_seconds=settings.ingestion_lease_seconds),
+        )
         return cls(
             store,
             blobs,

@@ -22,7 +22,10 @@ from tests.e2e.harness import (
     sdk_client,
     start_server,
 )
+from tests.pgvector_server import pgvector_server_url
 from threadline.fake_upstream import FakeUpstream
+
+__all__ = ["pgvector_server_url"]  # a fixture: the embedded PostgreSQL with pgvector
 
 
 @pytest.fixture(

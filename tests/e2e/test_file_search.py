@@ -3,13 +3,17 @@ a real vector store (MiniLM ingestion), a scripted upstream that searches then c
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import openai
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.e2e.harness import SDK_DEPRECATED
+from tests.e2e.harness import SDK_DEPRECATED, PostgresDatabases, ServerFactory, sdk_client
 from threadline.fake_upstream import FakeUpstream
+from threadline.store.postgres import asyncpg_url
 
 pytestmark = [pytest.mark.e2e, SDK_DEPRECATED]
 
@@ -92,3 +96,40 @@ def test_a_streamed_run_shows_content_only_when_included(
     [result] = call.file_search.results or []
     assert result.file_id == uploaded.id
     assert (result.content is not None) == bool(include)
+
+
+def test_file_search_on_pgvector(
+    pgvector_server_url: str, server_factory: ServerFactory, upstream: FakeUpstream
+) -> None:
+    """The same run on PostgreSQL with pgvector: the chunk vectors land in its index, and
+    both the run's search and the endpoint's find the file through it."""
+    databases = PostgresDatabases(pgvector_server_url)
+    try:
+        url = databases.new()
+        server = server_factory(url, env={"THREADLINE_MODEL_BASE_URL": upstream.base_url})
+        with sdk_client(server.base_url) as client:
+            assistant, uploaded = _searching_assistant(client, upstream)
+            indexed = asyncio.run(_count(url, "SELECT count(*) FROM chunk_vectors"))
+            assert indexed >= 1
+            thread = client.beta.threads.create(messages=[{"role": "user", "content": "Fjord?"}])
+            run = client.beta.threads.runs.create_and_poll(
+                thread_id=thread.id, assistant_id=assistant.id
+            )
+            assert run.status == "completed"
+            assert FJORDS.decode() in upstream.history[-1]["messages"][-1]["content"]
+            vs_id = assistant.tool_resources.file_search.vector_store_ids[0]
+            page = client.vector_stores.search(vs_id, query="the longest fjord in Norway")
+            assert [r.file_id for r in page.data] == [uploaded.id]
+        server.stop()
+    finally:
+        databases.drop_all()
+
+
+async def _count(url: str, query: str) -> int:
+    engine = create_async_engine(asyncpg_url(url))
+    try:
+        async with engine.connect() as connection:
+            value: int = (await connection.execute(text(query))).scalar_one()
+            return value
+    finally:
+        await engine.dispose()

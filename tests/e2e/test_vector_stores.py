@@ -4,6 +4,7 @@ deletion."""
 
 from __future__ import annotations
 
+import httpx
 import openai
 import pytest
 
@@ -39,6 +40,38 @@ def test_upload_poll_and_search(client: openai.OpenAI) -> None:
     retrieved = client.vector_stores.retrieve(vs.id)
     assert (retrieved.file_counts.completed, retrieved.status) == (2, "completed")
     assert retrieved.usage_bytes > 0
+
+
+def test_search_ranking_options_and_page_fields(client: openai.OpenAI, http: httpx.Client) -> None:
+    vs = client.vector_stores.create(name="pets")
+    for name, data in (("cats.txt", CATS), ("dogs.txt", DOGS)):
+        client.vector_stores.files.upload_and_poll(
+            vector_store_id=vs.id, file=(name, data), poll_interval_ms=100
+        )
+    page = client.vector_stores.search(
+        vs.id,
+        query="which animal barks?",
+        rewrite_query=True,
+        max_num_results=1,
+        ranking_options={"ranker": "none", "score_threshold": 0.0},
+    )
+    [hit] = page.data
+    assert hit.filename == "dogs.txt"
+    assert 0 < hit.score < 1  # the cosine alone, no fusion
+    for ranker in ("auto", "default-2024-11-15"):
+        body = {"query": "cats purr", "ranking_options": {"ranker": ranker}}
+        raw = http.post(f"/vector_stores/{vs.id}/search", json=body).json()
+        assert raw["data"][0]["filename"] == "cats.txt"
+        assert (raw["has_more"], raw["next_page"]) == (False, None)
+        assert raw["search_query"] == ["cats purr"]
+    cut = http.post(
+        f"/vector_stores/{vs.id}/search", json={"query": "animals", "max_num_results": 1}
+    ).json()
+    assert (len(cut["data"]), cut["has_more"], cut["next_page"]) == (1, True, None)
+    wrong = {"query": "cats", "ranking_options": {"ranker": "default_2024_08_21"}}
+    answer = http.post(f"/vector_stores/{vs.id}/search", json=wrong)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["param"] == "ranking_options.ranker"
 
 
 def test_batch_with_a_bad_file(client: openai.OpenAI) -> None:

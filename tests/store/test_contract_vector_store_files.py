@@ -3,11 +3,24 @@ ingestion finishes meanwhile), its chunks in order, and the model chunks record.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from threadline.store import Store
 from threadline.store.base import StoredChunk
 
+from .conftest import VECTOR_BACKENDS, vector_backend_url
 from .test_contract import NOW
 from .test_contract_vector_stores import vector_store, vs_file
+
+
+@pytest.fixture(params=VECTOR_BACKENDS)
+def store_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Every backend, and each vector index path (see `VECTOR_BACKENDS`)."""
+    return vector_backend_url(request.param, tmp_path, request, monkeypatch)
 
 
 async def test_attributes_update_in_place_and_survive_ingestion(store: Store) -> None:

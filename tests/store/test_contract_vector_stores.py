@@ -3,7 +3,10 @@ batches, counts and chunks."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from threadline.ids import new_id
 from threadline.protocol.common import ListQuery
@@ -11,9 +14,18 @@ from threadline.protocol.vector_stores import FileBatch, VectorStore, VectorStor
 from threadline.store import Store, open_store
 from threadline.store.base import StoredChunk
 
+from .conftest import VECTOR_BACKENDS, vector_backend_url
 from .test_contract import NOW
 
 STRATEGY = {"type": "static", "static": {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400}}
+
+
+@pytest.fixture(params=VECTOR_BACKENDS)
+def store_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Every backend, and each vector index path (see `VECTOR_BACKENDS`)."""
+    return vector_backend_url(request.param, tmp_path, request, monkeypatch)
 
 
 def vector_store(**changes: Any) -> VectorStore:
@@ -92,6 +104,28 @@ async def test_claim_leases_each_file_once_until_it_lapses(store: Store) -> None
     assert await store.get_vector_store_file(vs.id, done.id) == done
     stats = await store.vector_store_stats(vs.id)
     assert (stats.counts, stats.usage_bytes) == ({"in_progress": 1, "completed": 1}, 10)
+
+
+async def test_a_lease_is_renewed_only_by_its_holder_while_in_progress(store: Store) -> None:
+    vs = vector_store()
+    files = [vs_file(vs.id) for _ in range(3)]
+    await store.insert_vector_store(vs)
+    batch = FileBatch(id=new_id("vsfb"), created_at=NOW, vector_store_id=vs.id)
+    assert await store.insert_vector_store_files(files[:2], batch)
+    assert await store.insert_vector_store_files(files[2:])
+    claims = [await store.claim_vector_store_file("a", 0.0, 10.0) for _ in files]
+    assert [c.file.id for c in claims if c is not None] == [f.id for f in files]
+    assert await store.renew_vector_store_file_lease(vs.id, files[0].id, "a", 5.0, 10.0)
+    assert not await store.renew_vector_store_file_lease(vs.id, files[0].id, "b", 5.0, 10.0)
+    assert await store.claim_vector_store_file("b", 12.0, 10.0) is not None  # files[1] lapsed
+    assert await store.claim_vector_store_file("b", 12.0, 10.0) is not None  # files[2] too
+    assert await store.claim_vector_store_file("b", 12.0, 10.0) is None  # files[0]: renewed
+    assert not await store.renew_vector_store_file_lease(vs.id, files[1].id, "a", 12.0, 10.0)
+    await store.cancel_file_batch(vs.id, batch.id)
+    assert not await store.renew_vector_store_file_lease(vs.id, files[0].id, "a", 13.0, 10.0)
+    assert await store.delete_vector_store_file(vs.id, files[2].id)
+    assert not await store.renew_vector_store_file_lease(vs.id, files[2].id, "b", 13.0, 10.0)
+    assert not await store.renew_vector_store_file_lease("vs_\x00", "f", "b", 13.0, 10.0)
 
 
 async def test_chunks_of_completed_files_only_and_gone_with_the_file(store: Store) -> None:

@@ -24,9 +24,12 @@ from threadline.store.postgres import asyncpg_url, is_postgres_url
 from threadline.store.schema import metadata
 from threadline.store.sql import MIGRATIONS, migrate
 from threadline.store.sqlite import sqlite_path
+from threadline.store.vector_index import is_index_table
 
 from .conftest import POSTGRES_ENV, create_database, drop_database
 from .test_contract import assistant
+from .test_contract_vector_search import chunks_of, ingest, unit
+from .test_contract_vector_stores import vector_store, vs_file
 
 T = TypeVar("T")
 
@@ -48,8 +51,14 @@ async def _on(url: str, work: Callable[[Connection], T]) -> T:
         sqlite.dispose()
 
 
+def _declared(name: str | None, type_: str, _parent: Any) -> bool:
+    """Leave out the vector index, kept outside the declared schema (`vector_index.py`)."""
+    return not is_index_table(name)
+
+
 def _diffs(connection: Connection) -> list[Any]:
-    return list(compare_metadata(MigrationContext.configure(connection), metadata))
+    context = MigrationContext.configure(connection, opts={"include_name": _declared})
+    return list(compare_metadata(context, metadata))
 
 
 def _current(connection: Connection) -> str | None:
@@ -89,6 +98,27 @@ async def test_migrating_again_changes_nothing(fresh_sql_url: str) -> None:
         await store.close()
 
 
+async def test_the_vector_index_stays_out_of_the_schema(fresh_sql_url: str) -> None:
+    """sqlite-vec's tables and pgvector's, made once chunks are stored, are no part of the
+    declared schema, and migrating again leaves them be."""
+    store = await open_store(fresh_sql_url)
+    vs = vector_store()
+    file = vs_file(vs.id)
+    try:
+        await store.insert_vector_store(vs, [file])
+        await ingest(store, file, chunks_of(file, [unit(1, 0, 0, 0)]))
+    finally:
+        await store.close()
+    await migrate(fresh_sql_url)
+    assert await _inspect(fresh_sql_url) == ([], _head())
+    store = await open_store(fresh_sql_url)
+    try:
+        found = await store.nearest_chunks([vs.id], "test-model", unit(1, 0, 0, 0), 5)
+        assert [n.file_id for n in found] == [file.id]
+    finally:
+        await store.close()
+
+
 @asynccontextmanager
 async def _built_from_metadata(like: str, tmp_path: Path) -> AsyncIterator[str]:
     """A database of the same kind as `like`, its schema created from `schema.py`."""
@@ -117,7 +147,11 @@ def _indexes(conn: Connection) -> dict[str, str]:
     else:
         query = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
     rows = conn.execute(text(query))
-    return {name: definition for name, definition in rows if name != "alembic_version_pkc"}
+    return {
+        name: definition
+        for name, definition in rows
+        if name != "alembic_version_pkc" and not is_index_table(name)
+    }
 
 
 async def _index_definitions(url: str) -> dict[str, str]:

@@ -1,7 +1,14 @@
 """Ingestion: in_progress vector store files, taken from the store under a lease, read,
 extracted, chunked, embedded and stored with their chunks, then marked completed (or
 failed with `last_error`). The database is the queue: a file whose ingester died is taken
-again once its lease lapses, a bounded number of times."""
+again once its lease lapses, a bounded number of times.
+
+While a file is ingested its lease is renewed by a heartbeat (every `heartbeat_interval`,
+at most a third of the lease), so a long file is never taken by a second ingester, and the
+lease can be short enough that a dead ingester's file is taken again soon. The heartbeat also
+notices a file that is no longer in_progress (its batch cancelled, the file removed from its
+vector store) and stops its ingestion there: embedding goes in slices of `EMBED_SLICE`
+chunks, so the work ends within one slice."""
 
 from __future__ import annotations
 
@@ -12,6 +19,8 @@ import os
 import socket
 import time
 from dataclasses import dataclass
+
+import numpy as np
 
 from threadline.blobs import BlobNotFoundError, BlobStore
 from threadline.ids import new_id
@@ -26,12 +35,21 @@ __all__ = ["Ingester", "IngestionConfig", "IngestionError", "IngestionWorker"]
 logger = logging.getLogger("threadline.ingestion")
 
 
+# Chunks embedded per call: a cancelled file's ingestion stops within one slice.
+EMBED_SLICE = 32
+HEARTBEAT_SECONDS = 1.0
+
+
 @dataclass(frozen=True)
 class IngestionConfig:
-    # Long enough for one file's embedding on a CPU; a lapsed lease means a dead ingester.
-    lease_seconds: float = 300.0
+    # Renewed while the file is ingested: a lapsed lease means a dead ingester.
+    lease_seconds: float = 30.0
     poll_interval: float = 0.5
     max_attempts: int = 3
+
+    @property
+    def heartbeat_interval(self) -> float:
+        return min(HEARTBEAT_SECONDS, self.lease_seconds / 3)
 
 
 class IngestionError(Exception):
@@ -93,7 +111,12 @@ class Ingester:
         pieces = await asyncio.to_thread(strategy.split, text)
         if not pieces:
             raise IngestionError("invalid_file", "The file contains no text to search.")
-        vectors = await self.embedder.embed([piece.text for piece in pieces])
+        texts = [piece.text for piece in pieces]
+        slices = [
+            await self.embedder.embed(texts[first : first + EMBED_SLICE])
+            for first in range(0, len(texts), EMBED_SLICE)
+        ]
+        vectors = np.concatenate(slices) if len(slices) > 1 else slices[0]
         return [
             StoredChunk(
                 file.vector_store_id,
@@ -135,8 +158,43 @@ class IngestionWorker:
         )
         if claim is None:
             return False
-        await self.ingester.ingest(claim, config.max_attempts)
+        task = asyncio.create_task(self.ingester.ingest(claim, config.max_attempts))
+        try:
+            await self._hold(claim.file, task)
+        finally:
+            if not task.done():  # the worker is stopping, or the heartbeat failed
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         return True
+
+    async def _hold(self, file: VectorStoreFile, task: asyncio.Task[bool]) -> None:
+        """Renew the file's lease until `task` (its ingestion) ends; stop the task when the
+        file is no longer this ingester's to finish."""
+        store, config = self.ingester.store, self.config
+        while True:
+            await asyncio.wait({task}, timeout=config.heartbeat_interval)
+            if task.done():
+                task.result()
+                return
+            held = await store.renew_vector_store_file_lease(
+                file.vector_store_id,
+                file.id,
+                self.ingester.owner,
+                time.time(),
+                config.lease_seconds,
+            )
+            if not held:
+                logger.info(
+                    "file %s of %s is no longer in progress here (cancelled, removed or "
+                    "taken over): its ingestion stopped",
+                    file.id,
+                    file.vector_store_id,
+                )
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                return
 
     async def _loop(self) -> None:
         while True:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
 from threadline.errors import InvalidRequestError
 from threadline.protocol.assistants import Assistant
@@ -20,6 +20,7 @@ __all__ = [
     "FileClaim",
     "FileStats",
     "Lease",
+    "NearChunk",
     "Page",
     "Purgeable",
     "RunEnding",
@@ -81,18 +82,29 @@ class RunEnding:
     messages: list[Message]
 
 
-@dataclass(frozen=True)
-class StoredChunk:
+class StoredChunk(NamedTuple):
     """One chunk of a vector store file: its text, tokens and embedding (float32 bytes),
-    and the model that made the embedding (empty: the local default model)."""
+    and the model that made the embedding (empty: the local default model). A named tuple:
+    a search reads thousands at once, and tuples are quick to make."""
 
     vector_store_id: str
     file_id: str
-    index: int
+    index: int  # type: ignore[assignment]  # the chunk's position; shadows tuple.index
     text: str
     token_count: int
     vector: bytes
     model: str = ""
+
+
+@dataclass(frozen=True)
+class NearChunk:
+    """A chunk found by vector search: its key and the cosine similarity of its vector to
+    the query's."""
+
+    vector_store_id: str
+    file_id: str
+    index: int
+    similarity: float
 
 
 @dataclass(frozen=True)
@@ -303,8 +315,43 @@ class Store(Protocol):
         and it is still in_progress; False (nothing written) otherwise."""
         ...
 
-    async def vector_store_chunks(self, vector_store_ids: Sequence[str]) -> list[StoredChunk]:
-        """Every chunk of these vector stores' completed files."""
+    async def renew_vector_store_file_lease(
+        self, vector_store_id: str, file_id: str, owner: str, now: float, lease_seconds: float
+    ) -> bool:
+        """Extend `owner`'s lease on a file it is ingesting; False when it no longer holds
+        it or the file is no longer in_progress (cancelled, removed): stop ingesting it."""
+        ...
+
+    async def searchable_files(
+        self, vector_store_ids: Sequence[str]
+    ) -> list[tuple[VectorStoreFile, FileObject]]:
+        """These vector stores' completed files whose File still exists, with that File."""
+        ...
+
+    async def vector_store_chunks(
+        self, vector_store_ids: Sequence[str], *, vectors: bool = True
+    ) -> list[StoredChunk]:
+        """Every chunk of these vector stores' completed files (`vector` may be left empty
+        unless `vectors`: SQL stores leave it out)."""
+        ...
+
+    @property
+    def vector_index(self) -> str:
+        """What answers `nearest_chunks`: "sqlite-vec", "pgvector" or "numpy" (an exact
+        scan of the chunk vectors, the fallback)."""
+        ...
+
+    async def nearest_chunks(
+        self,
+        vector_store_ids: Sequence[str],
+        model: str,
+        vector: bytes,
+        limit: int,
+        file_ids: Sequence[str] | None = None,
+    ) -> list[NearChunk]:
+        """The `limit` chunks of these vector stores' completed files whose vectors (made
+        by `model`, of the query `vector`'s dimensions: float32 bytes) are nearest to it
+        by cosine, nearest first; only chunks of `file_ids` when given."""
         ...
 
     async def update_vector_store_file_attributes(

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from threadline.protocol.common import ListQuery
+from threadline.protocol.files import FileObject
 from threadline.protocol.vector_stores import Attributes, FileBatch, VectorStore, VectorStoreFile
-from threadline.store.base import FileClaim, FileStats, Page, StoredChunk
-from threadline.store.memory_tables import paginate
+from threadline.store.base import FileClaim, FileStats, NearChunk, Page, StoredChunk
+from threadline.store.memory_tables import Table, paginate
+from threadline.store.vector_index import scan_nearest
 
 __all__ = ["MemoryVectorStores"]
 
@@ -33,6 +35,7 @@ class MemoryVectorStores:
     """Mixed into `MemoryStore`, whose `_seq` orders every object."""
 
     _seq: Iterator[int]
+    _files: Table[FileObject]
 
     def _init_vectors(self) -> None:
         self._vector_stores: dict[str, tuple[int, VectorStore]] = {}
@@ -177,10 +180,53 @@ class MemoryVectorStores:
         row = self._vs_files.get((vector_store_id, file_id))
         return sorted(row.chunks, key=lambda c: c.index) if row is not None else []
 
-    async def vector_store_chunks(self, vector_store_ids: Sequence[str]) -> list[StoredChunk]:
-        found: list[StoredChunk] = []
+    async def renew_vector_store_file_lease(
+        self, vector_store_id: str, file_id: str, owner: str, now: float, lease_seconds: float
+    ) -> bool:
+        row = self._vs_files.get((vector_store_id, file_id))
+        if row is None or row.owner != owner or row.file.status != "in_progress":
+            return False
+        row.until = now + lease_seconds
+        return True
+
+    def _completed_chunks(self, vector_store_ids: Sequence[str]) -> Iterator[StoredChunk]:
         for vector_store_id in vector_store_ids:
             for row in self._rows_of(vector_store_id):
                 if row.file.status == "completed":
-                    found.extend(row.chunks)
+                    yield from row.chunks
+
+    async def searchable_files(
+        self, vector_store_ids: Sequence[str]
+    ) -> list[tuple[VectorStoreFile, FileObject]]:
+        found = []
+        for vector_store_id in dict.fromkeys(vector_store_ids):
+            for row in self._rows_of(vector_store_id):
+                file = self._files.get(row.file.id)
+                if row.file.status == "completed" and file is not None:
+                    found.append((row.file, file))
         return found
+
+    async def vector_store_chunks(
+        self, vector_store_ids: Sequence[str], *, vectors: bool = True
+    ) -> list[StoredChunk]:
+        return list(self._completed_chunks(vector_store_ids))  # vectors cost nothing here
+
+    @property
+    def vector_index(self) -> str:
+        return "numpy"
+
+    async def nearest_chunks(
+        self,
+        vector_store_ids: Sequence[str],
+        model: str,
+        vector: bytes,
+        limit: int,
+        file_ids: Sequence[str] | None = None,
+    ) -> list[NearChunk]:
+        wanted = None if file_ids is None else set(file_ids)
+        rows = (
+            (c.vector_store_id, c.file_id, c.index, c.vector)
+            for c in self._completed_chunks(list(dict.fromkeys(vector_store_ids)))
+            if c.model == model and (wanted is None or c.file_id in wanted)
+        )
+        return scan_nearest(rows, vector, limit)

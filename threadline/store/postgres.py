@@ -1,5 +1,6 @@
 """PostgreSQL: an asyncpg connection pool; each store call's work runs on one connection
-through `run_sync`; migrations under an advisory lock."""
+through `run_sync`; migrations under an advisory lock, then the vector index (`pgvector.py`,
+or the numpy scan where the server has no pgvector)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from typing import TypeVar
 from sqlalchemy import URL, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from threadline.store.pgvector import PgVectorIndex, available
+from threadline.store.vector_index import ScanIndex, VectorIndex
 
 __all__ = ["PostgresDatabase", "asyncpg_url", "is_postgres_url"]
 
@@ -43,7 +47,10 @@ class PostgresDatabase:
 
     computes_seq = False
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, vectors: bool = True) -> None:
+        """`vectors=False` keeps the numpy scan even where pgvector is there (tests)."""
+        self._use_pgvector = vectors
+        self.vectors: VectorIndex = ScanIndex()
         self._engine = create_async_engine(
             asyncpg_url(url),
             pool_size=POOL_SIZE,
@@ -72,6 +79,10 @@ class PostgresDatabase:
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
             )
             await conn.run_sync(upgrade)
+            if self._use_pgvector and await conn.run_sync(available):
+                index = PgVectorIndex()
+                await conn.run_sync(index.prepare)
+                self.vectors = index
 
     async def close(self) -> None:
         await self._engine.dispose()

@@ -31,10 +31,10 @@ __all__ = ["SQLStore", "migrate", "open_sql_store"]
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _database(url: str) -> Database:
+def _database(url: str, vector_index: bool = True) -> Database:
     if is_postgres_url(url):
-        return PostgresDatabase(url)
-    return SQLiteDatabase(sqlite_path(url))
+        return PostgresDatabase(url, vectors=vector_index)
+    return SQLiteDatabase(sqlite_path(url), vectors=vector_index)
 
 
 def _upgrade(connection: Connection) -> None:
@@ -54,9 +54,11 @@ async def migrate(url: str) -> None:
         await database.close()
 
 
-async def open_sql_store(url: str) -> Store:
-    """Open the SQLite or PostgreSQL database a URL names, migrated to the newest schema."""
-    database = _database(url)
+async def open_sql_store(url: str, *, vector_index: bool = True) -> Store:
+    """Open the SQLite or PostgreSQL database a URL names, migrated to the newest schema;
+    `vector_index=False` searches vectors with the numpy scan even where sqlite-vec or
+    pgvector is there (for comparisons)."""
+    database = _database(url, vector_index)
     try:
         await database.run_migrations(_upgrade)
     except BaseException:

@@ -36,6 +36,7 @@ from threadline.protocol.common import ListQuery
 from threadline.protocol.messages import Message
 from threadline.store import schema
 from threadline.store.base import Page, cursor_not_found
+from threadline.store.vector_index import VectorIndex
 
 __all__ = [
     "Database",
@@ -60,6 +61,11 @@ class Database(Protocol):
     @property
     def computes_seq(self) -> bool:
         """True when inserts compute `seq` themselves (SQLite has no sequences)."""
+        ...
+
+    @property
+    def vectors(self) -> VectorIndex:
+        """How it finds the chunks nearest to a vector (known once migrations ran)."""
         ...
 
     async def read(self, work: Callable[[Connection], T]) -> T:

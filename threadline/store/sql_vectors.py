@@ -5,14 +5,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import LargeBinary, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.engine import Connection
 
 from threadline.protocol.common import ListQuery
+from threadline.protocol.files import FileObject
 from threadline.protocol.vector_stores import Attributes, FileBatch, VectorStore, VectorStoreFile
 from threadline.store import schema
-from threadline.store.base import FileClaim, FileStats, Page, StoredChunk
-from threadline.store.sql_base import Database, SQLBase, Statements, equals, next_seq, object_row
+from threadline.store.base import FileClaim, FileStats, NearChunk, Page, StoredChunk
+from threadline.store.sql_base import (
+    Database,
+    SQLBase,
+    Statements,
+    equals,
+    next_seq,
+    object_row,
+    storable,
+)
+from threadline.store.vector_index import NearQuery
 
 __all__ = ["SQLVectorStore"]
 
@@ -241,9 +251,24 @@ class SQLVectorStore(SQLBase):
             conn.execute(update(_files).where(*held).values(**values))
             if chunks:
                 conn.execute(insert(_chunks), [_chunk_row(chunk) for chunk in chunks])
+                self._db.vectors.add(conn, file.vector_store_id, file.id)
             return True
 
         return await self._db.write(work)
+
+    async def renew_vector_store_file_lease(
+        self, vector_store_id: str, file_id: str, owner: str, now: float, lease_seconds: float
+    ) -> bool:
+        c = _files.c
+        statement = (
+            update(_files)
+            .where(_file_key(vector_store_id, file_id))
+            .where(c.lease_owner == owner, c.status == "in_progress")
+            .values(lease_until=now + lease_seconds)
+        )
+        if not storable(vector_store_id, file_id):
+            return False
+        return await self._db.write_one(lambda conn: conn.execute(statement).rowcount > 0)
 
     async def update_vector_store_file_attributes(
         self, vector_store_id: str, file_id: str, attributes: Attributes
@@ -274,10 +299,34 @@ class SQLVectorStore(SQLBase):
         rows = await self._db.read(lambda conn: conn.execute(statement).all())
         return [StoredChunk(*row) for row in rows]
 
-    async def vector_store_chunks(self, vector_store_ids: Sequence[str]) -> list[StoredChunk]:
-        k = _chunks.c
+    async def searchable_files(
+        self, vector_store_ids: Sequence[str]
+    ) -> list[tuple[VectorStoreFile, FileObject]]:
+        files = schema.files
         statement = (
-            select(*_CHUNK_COLUMNS)
+            select(_files.c.data, files.c.data)
+            .join(files, files.c.id == _files.c.id)
+            .where(_files.c.vector_store_id.in_(bindparam("ids", expanding=True)))
+            .where(_files.c.status == "completed")
+        )
+        ids = [i for i in vector_store_ids if storable(i)]
+        if not ids:
+            return []
+        rows = await self._db.read(lambda conn: conn.execute(statement, {"ids": ids}).all())
+        return [
+            (VectorStoreFile.model_validate_json(entry), FileObject.model_validate_json(file))
+            for entry, file in rows
+        ]
+
+    async def vector_store_chunks(
+        self, vector_store_ids: Sequence[str], *, vectors: bool = True
+    ) -> list[StoredChunk]:
+        k = _chunks.c
+        columns: list[Any] = list(_CHUNK_COLUMNS)
+        if not vectors:
+            columns[5] = literal(b"", LargeBinary).label("vector")
+        statement = (
+            select(*columns)
             .join(
                 _files, (_files.c.vector_store_id == k.vector_store_id) & (_files.c.id == k.file_id)
             )
@@ -289,3 +338,24 @@ class SQLVectorStore(SQLBase):
             lambda conn: conn.execute(statement, {"ids": list(vector_store_ids)}).all()
         )
         return [StoredChunk(*row) for row in rows]
+
+    @property
+    def vector_index(self) -> str:
+        return self._db.vectors.name
+
+    async def nearest_chunks(
+        self,
+        vector_store_ids: Sequence[str],
+        model: str,
+        vector: bytes,
+        limit: int,
+        file_ids: Sequence[str] | None = None,
+    ) -> list[NearChunk]:
+        ids = [i for i in vector_store_ids if storable(i)]
+        if file_ids is not None:
+            file_ids = [i for i in file_ids if storable(i)]
+        if not ids or file_ids == [] or limit <= 0 or not vector:
+            return []
+        query = NearQuery(ids, model, vector, limit, file_ids)
+        index = self._db.vectors
+        return await self._db.read(lambda conn: index.nearest(conn, query))

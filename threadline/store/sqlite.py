@@ -1,7 +1,9 @@
-"""SQLite: the stdlib `sqlite3` driver on threads of its own, so that each store call is
-one hop from the event loop. One writer thread holds the only connection that writes
-(each write one `BEGIN IMMEDIATE` transaction, so writes queue in order); a few reader
-threads each hold a connection in autocommit, which sees the last committed state (WAL).
+"""SQLite: the `sqlite3` driver on threads of its own, so that each store call is one hop
+from the event loop. The driver is `pysqlite3` with sqlite-vec loaded on every connection
+where both load here, the stdlib `sqlite3` otherwise (`sqlite_vec.py`). One writer thread
+holds the only connection that writes (each write one `BEGIN IMMEDIATE` transaction, so
+writes queue in order); a few reader threads each hold a connection in autocommit, which
+sees the last committed state (WAL).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 from sqlalchemy import URL, event, make_url
@@ -18,6 +21,8 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
 from threadline.store.sqlite_threads import Threads
+from threadline.store.sqlite_vec import SQLiteVecIndex, drop_triggers, load_extension, vector_driver
+from threadline.store.vector_index import ScanIndex, VectorIndex
 
 __all__ = ["SQLiteDatabase", "sqlite_path"]
 
@@ -45,13 +50,17 @@ class SQLiteDatabase:
 
     computes_seq = True
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, vectors: bool = True) -> None:
+        """`vectors=False` keeps the stdlib driver and the numpy scan (tests)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         url = URL.create("sqlite+pysqlite", database=str(path))
-        writer = _engine(url)
+        module = vector_driver() if vectors else None
+        self._sqlite_vec = SQLiteVecIndex() if module is not None else None
+        self.vectors: VectorIndex = self._sqlite_vec or ScanIndex()
+        writer = _engine(url, module)
         event.listen(writer, "begin", _begin_immediate)
         # Reads need no transaction: autocommit spares the BEGIN/COMMIT/ROLLBACK.
-        reader = _engine(url, isolation_level="AUTOCOMMIT", skip_autocommit_rollback=True)
+        reader = _engine(url, module, isolation_level="AUTOCOMMIT", skip_autocommit_rollback=True)
         self._writer = Threads(writer, 1, "threadline-sqlite-writer")
         self._readers = Threads(reader, READER_THREADS, "threadline-sqlite-reader")
 
@@ -68,6 +77,8 @@ class SQLiteDatabase:
         await self._writer.run(_use_wal)
         # BEGIN IMMEDIATE also serialises processes that open the same file at once.
         await self.write(upgrade)
+        index = self._sqlite_vec
+        await self.write(drop_triggers if index is None else index.prepare)
 
     async def close(self) -> None:
         await self._writer.close()
@@ -87,9 +98,10 @@ def _autocommit(conn: Connection, work: Callable[[Connection], T]) -> T:
         conn.rollback()  # ends SQLAlchemy's bookkeeping only: there is no transaction
 
 
-def _driver(conn: Connection) -> sqlite3.Connection:
+def _driver(conn: Connection) -> Any:
+    """The DB-API connection: the stdlib's `sqlite3.Connection` or pysqlite3's."""
     driver = conn.connection.driver_connection
-    assert isinstance(driver, sqlite3.Connection)
+    assert driver is not None
     return driver
 
 
@@ -101,20 +113,28 @@ def _use_wal(conn: Connection) -> None:
         try:
             _driver(conn).execute("PRAGMA journal_mode=WAL").close()
             return
-        except sqlite3.OperationalError:
+        except (sqlite3.OperationalError, _driver_module(conn).OperationalError):
             if attempt == WAL_ATTEMPTS - 1:
                 raise
             time.sleep(WAL_RETRY_SECONDS)
 
 
-def _engine(url: URL, **options: Any) -> Engine:
+def _driver_module(conn: Connection) -> Any:
+    return conn.dialect.loaded_dbapi
+
+
+def _engine(url: URL, module: ModuleType | None, **options: Any) -> Engine:
     # No pool: each database thread opens one connection and keeps it till it ends.
+    if module is not None:
+        options["module"] = module
     engine = create_engine(url, poolclass=NullPool, **options)
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         # Take BEGIN away from the sqlite3 module: the writer's "begin" hook issues it.
         dbapi_connection.isolation_level = None
+        if module is not None:
+            load_extension(dbapi_connection)
         cursor = dbapi_connection.cursor()
         for pragma in (
             f"busy_timeout={BUSY_TIMEOUT_MS}",
