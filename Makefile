@@ -6,7 +6,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve install dev test lint docs clean
+# The code interpreter's sandbox venv: built from a system Python outside /root (a sandbox's
+# uid cannot reach /root), read-only inside every sandbox, with matplotlib's font cache.
+SANDBOX_PYTHON ?= /usr/bin/python3.11
+SANDBOX_VENV ?= /opt/threadline-sandbox
+
+.PHONY: serve install dev test lint docs clean sandbox
 
 $(BIN)/threadline:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +39,17 @@ tests/node/node_modules/.installed: tests/node/package-lock.json
 	else echo "npm not found: the Node SDK tests will be skipped"; fi
 
 dev: $(VENV)/.dev tests/node/node_modules/.installed
+
+$(SANDBOX_VENV)/.built: sandbox-requirements.txt
+	$(SANDBOX_PYTHON) -m venv --clear $(SANDBOX_VENV)
+	$(SANDBOX_VENV)/bin/pip install --quiet --upgrade pip
+	$(SANDBOX_VENV)/bin/pip install --quiet -r sandbox-requirements.txt
+	MPLCONFIGDIR=$(SANDBOX_VENV)/share/threadline/matplotlib $(SANDBOX_VENV)/bin/python -c \
+		"import matplotlib.pyplot as plt; plt.figure(); plt.text(0, 0, 'x')"
+	chmod -R a+rX $(SANDBOX_VENV)
+	touch $@
+
+sandbox: $(SANDBOX_VENV)/.built
 
 lint: dev
 	$(BIN)/ruff check .

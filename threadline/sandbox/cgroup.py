@@ -1,0 +1,73 @@
+"""A memory cgroup per kernel, made under the server's own cgroup (v1 or v2), so that a
+kernel past its memory limit is killed without touching the server. Where no cgroup can be
+made (no permission, no controller) the kernel runs without one, held by RLIMIT_AS alone."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+
+__all__ = ["MemoryCgroup"]
+
+logger = logging.getLogger("threadline.sandbox")
+
+_ROOT = Path("/sys/fs/cgroup")
+
+
+def _own_path(controller: str) -> Path | None:
+    """The server's cgroup directory for `controller` (v1), or its v2 directory."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            return _ROOT / controller / path.lstrip("/")
+    for line in lines:
+        if line.startswith("0::"):
+            return _ROOT / line[3:].lstrip("/")
+    return None
+
+
+class MemoryCgroup:
+    """One kernel's memory cgroup; `procs` is the file a process joins it by."""
+
+    def __init__(self, path: Path, procs: Path) -> None:
+        self.path = path
+        self.procs = procs
+
+    @classmethod
+    def create(cls, name: str, limit_bytes: int) -> MemoryCgroup | None:
+        parent = _own_path("memory")
+        if parent is None:
+            return None
+        path = parent / name
+        v1 = (parent / "memory.limit_in_bytes").exists()
+        try:
+            path.mkdir(exist_ok=True)
+            if v1:
+                (path / "memory.limit_in_bytes").write_text(str(limit_bytes))
+                swap = path / "memory.memsw.limit_in_bytes"
+                if swap.exists():
+                    swap.write_text(str(limit_bytes))
+            else:
+                (path / "memory.max").write_text(str(limit_bytes))
+                swap = path / "memory.swap.max"
+                if swap.exists():
+                    swap.write_text("0")
+        except OSError as error:
+            logger.debug("no memory cgroup for the sandbox (%s): RLIMIT_AS alone", error)
+            _remove(path)
+            return None
+        return cls(path, path / "cgroup.procs")
+
+    def remove(self) -> None:
+        _remove(self.path)
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
