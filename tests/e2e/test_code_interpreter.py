@@ -114,7 +114,7 @@ def test_a_streamed_run_runs_code_and_returns_a_figure_and_a_file(
     assert figure.image_file.file_id == image.image.file_id
 
 
-def test_state_persists_across_runs_and_errors_are_outputs(
+def test_state_persists_attachments_arrive_and_errors_are_outputs(
     client: openai.OpenAI, upstream: FakeUpstream
 ) -> None:
     upstream.reset()
@@ -127,15 +127,21 @@ def test_state_persists_across_runs_and_errors_are_outputs(
         {"tool_calls": [{"name": "code_interpreter", "arguments": code}]}, {"text": "Set."}
     )
     run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
-    assert run.status == "completed"
+    assert run.status == "completed", run.last_error
 
-    client.beta.threads.messages.create(thread.id, role="user", content="Again.")
-    code = json.dumps({"code": "print(secret)\nopen('/etc/shadow')"})
+    notes = client.files.create(file=("notes.txt", b"attached"), purpose="assistants")
+    attachments: Any = [{"file_id": notes.id, "tools": [{"type": "code_interpreter"}]}]
+    client.beta.threads.messages.create(
+        thread.id, role="user", content="Again.", attachments=attachments
+    )
+    code = json.dumps(
+        {"code": "print(secret)\nprint(open('/mnt/data/notes.txt').read())\nopen('/etc/shadow')"}
+    )
     upstream.enqueue(
         {"tool_calls": [{"name": "code_interpreter", "arguments": code}]}, {"text": "Done."}
     )
     run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
-    assert run.status == "completed"
+    assert run.status == "completed", run.last_error
     steps = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id, order="asc").data
     details = steps[0].step_details
     assert details.type == "tool_calls"
@@ -143,5 +149,5 @@ def test_state_persists_across_runs_and_errors_are_outputs(
     assert call.type == "code_interpreter"
     [logs] = call.code_interpreter.outputs
     assert logs.type == "logs"
-    assert logs.logs.startswith("42\n")
+    assert logs.logs.startswith("42\nattached\n")
     assert "FileNotFoundError" in logs.logs

@@ -158,7 +158,7 @@ class KernelSession:
         client.load_connection_info(
             cast(KernelConnectionInfo, info | {"ip": str(workspace.sockets / "kernel")})
         )
-        client.start_channels()
+        client.start_channels(hb=False)
         session = cls(process, client, workspace, limits, os.geteuid() == 0)
         try:
             await session._ready(ready_seconds)
@@ -169,18 +169,34 @@ class KernelSession:
         return session
 
     async def _ready(self, seconds: float) -> None:
-        waiting = asyncio.ensure_future(self.client.wait_for_ready(timeout=seconds))
-        ended = asyncio.ensure_future(self.process.wait())
-        try:
-            done, _ = await asyncio.wait(
-                {waiting, ended}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            for task in (waiting, ended):
-                task.cancel()
-        if waiting in done and waiting.exception() is None:
-            return
+        """Wait until the kernel answers on its shell socket and its iopub messages reach
+        us (a subscription joins late): a kernel_info request is sent until its busy
+        status arrives on iopub. No heartbeat: on a loaded machine it misses beats."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if not self.alive:
+                break
+            msg_id = self.client.kernel_info()
+            until = min(deadline, time.monotonic() + 1.0)
+            while time.monotonic() < until:
+                try:
+                    message = await self.client.get_iopub_msg(timeout=0.1)
+                except Empty:
+                    if not self.alive:
+                        break
+                    continue
+                if message["parent_header"].get("msg_id") == msg_id:
+                    await self._drain_reply(msg_id)
+                    await self._flush_iopub()
+                    return
         raise SandboxUnavailableError(f"The sandboxed kernel did not start: {self._log_tail()}")
+
+    async def _flush_iopub(self) -> None:
+        try:
+            while True:
+                await self.client.get_iopub_msg(timeout=0.05)
+        except Empty:
+            return
 
     def _log_tail(self) -> str:
         try:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from threadline.sandbox.base import Limits, Sandbox, SandboxUnavailableError, Workspace
 from threadline.sandbox.kernel import KernelSession
+from threadline.sandbox.slots import SlotClaims
 
 __all__ = ["Kernel", "KernelPool", "PoolBusyError"]
 
@@ -59,6 +60,7 @@ class KernelPool:
     _root: Path | None = None
     _sockets: Path | None = None
     _names: itertools.count[int] = field(default_factory=itertools.count)
+    _slots: SlotClaims = field(default_factory=SlotClaims)
     _ending: set[asyncio.Task[None]] = field(default_factory=set)
 
     def _roots(self) -> tuple[Path, Path]:
@@ -102,8 +104,7 @@ class KernelPool:
             ending = asyncio.create_task(self._end(oldest))
             self._ending.add(ending)
             ending.add_done_callback(self._ending.discard)
-        used = {k.slot for k in self._kernels.values()}
-        slot = next(n for n in range(1, self.max_kernels + 2) if n not in used)
+        slot = self._slots.claim()
         data, sockets = self._roots()
         name = f"{slot}-{next(self._names)}"
         workspace = Workspace(data / name, sockets / name)
@@ -122,6 +123,7 @@ class KernelPool:
                 kernel.session = None
             for directory in (kernel.workspace.data, kernel.workspace.sockets):
                 await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
+            self._slots.release(kernel.slot)
 
     def _start_reaper(self) -> None:
         if self._reaper is None or self._reaper.done():
