@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 SANDBOX_PYTHON ?= /usr/bin/python3.11
 SANDBOX_VENV ?= /opt/threadline-sandbox
 
-.PHONY: serve install dev test lint docs clean sandbox
+.PHONY: serve install dev test lint docs clean sandbox sandbox-venv
 
 $(BIN)/threadline:
 	$(PYTHON) -m venv $(VENV)
@@ -40,16 +40,21 @@ tests/node/node_modules/.installed: tests/node/package-lock.json
 
 dev: $(VENV)/.dev tests/node/node_modules/.installed
 
-$(SANDBOX_VENV)/.built: sandbox-requirements.txt
+# Rebuilt only when sandbox-requirements.txt changed (compared by content, not by time: a
+# fresh clone is newer than any venv).
+sandbox:
+	@if cmp -s sandbox-requirements.txt $(SANDBOX_VENV)/requirements.txt; then \
+		echo "sandbox venv $(SANDBOX_VENV) is up to date"; \
+	else $(MAKE) --no-print-directory sandbox-venv; fi
+
+sandbox-venv:
 	$(SANDBOX_PYTHON) -m venv --clear $(SANDBOX_VENV)
 	$(SANDBOX_VENV)/bin/pip install --quiet --upgrade pip
 	$(SANDBOX_VENV)/bin/pip install --quiet -r sandbox-requirements.txt
 	MPLCONFIGDIR=$(SANDBOX_VENV)/share/threadline/matplotlib $(SANDBOX_VENV)/bin/python -c \
 		"import matplotlib.pyplot as plt; plt.figure(); plt.text(0, 0, 'x')"
+	cp sandbox-requirements.txt $(SANDBOX_VENV)/requirements.txt
 	chmod -R a+rX $(SANDBOX_VENV)
-	touch $@
-
-sandbox: $(SANDBOX_VENV)/.built
 
 lint: dev
 	$(BIN)/ruff check .

@@ -49,7 +49,7 @@ class SandboxProcess(Protocol):
 
     def kill(self) -> None: ...
 
-    def cleanup(self) -> None:
+    async def cleanup(self) -> None:
         """Release what the sandbox held outside its processes (a cgroup), once ended."""
         ...
 

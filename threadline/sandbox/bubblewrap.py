@@ -63,9 +63,9 @@ class _Process:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
 
-    def cleanup(self) -> None:
+    async def cleanup(self) -> None:
         if self.cgroup is not None:
-            self.cgroup.remove()
+            await self.cgroup.remove()
 
 
 @dataclass

@@ -4,7 +4,7 @@ made (no permission, no controller) the kernel runs without one, held by RLIMIT_
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 import os
 from pathlib import Path
@@ -64,10 +64,20 @@ class MemoryCgroup:
             return None
         return cls(path, path / "cgroup.procs")
 
-    def remove(self) -> None:
-        _remove(self.path)
+    async def remove(self) -> None:
+        """Remove the cgroup once its last process is gone (a killed one lingers briefly)."""
+        for _ in range(100):
+            if _remove(self.path):
+                return
+            await asyncio.sleep(0.02)
+        logger.warning("the memory cgroup %s is still busy: left in place", self.path)
 
 
-def _remove(path: Path) -> None:
-    with contextlib.suppress(OSError):
+def _remove(path: Path) -> bool:
+    try:
         os.rmdir(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True

@@ -327,7 +327,7 @@ class KernelSession:
             await asyncio.wait_for(self.process.wait(), timeout=5.0)
         except TimeoutError:  # pragma: no cover
             logger.warning("sandbox process %s did not exit", self.process.pid)
-        self.process.cleanup()
+        await self.process.cleanup()
 
 
 def _cause(code: int | None) -> str:

@@ -37,7 +37,7 @@ class _Process:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
 
-    def cleanup(self) -> None:
+    async def cleanup(self) -> None:
         return None
 
 
