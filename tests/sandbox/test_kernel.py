@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from tests.sandbox.conftest import VENV
 from tests.sandbox.helpers import images, logs, run_cell
 from threadline.sandbox.pool import KernelPool
+from threadline.sandbox.unsafe import UnsafeLocalSandbox
 
 
 async def test_state_persists_between_cells(pool: KernelPool) -> None:
@@ -60,3 +64,18 @@ async def test_least_recently_used_kernel_makes_room(pool: KernelPool) -> None:
     await run_cell(pool, "thread_b", "y = 2")
     assert "thread_a" not in pool
     assert "thread_b" in pool
+
+
+async def test_the_unsafe_backend_runs_a_plain_kernel() -> None:
+    """THREADLINE_CODE_INTERPRETER_UNSAFE_NO_SANDBOX: the kernel's cwd stands in for
+    /mnt/data (no isolation at all: only for machines that are sandboxes themselves)."""
+    if not (VENV / "bin" / "python").exists():
+        pytest.skip(f"the sandbox venv {VENV} is missing: `make sandbox`")
+    pool = KernelPool(UnsafeLocalSandbox(VENV), VENV)
+    try:
+        result = await run_cell(pool, "thread_a", "open('out.txt', 'w').write('1')")
+        assert not result.died
+        async with pool.kernel("thread_a") as kernel:
+            assert (kernel.workspace.data / "out.txt").read_text() == "1"
+    finally:
+        await pool.close()
