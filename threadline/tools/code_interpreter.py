@@ -58,6 +58,7 @@ logger = logging.getLogger("threadline.tools")
 
 MAX_LOG_CHARS = 20_000
 MAX_OUTPUT_FILES = 20
+MAX_IMAGES = 10
 _PATH_LINK = re.compile(r"sandbox:/mnt/data/([^\s)\]\"'<>]+)")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 _RUN_MEMORY = 1024
@@ -205,12 +206,18 @@ class CodeInterpreter:
         self, run: Run, kernel: Kernel, result: CellResult, before: dict[str, _Entry]
     ) -> list[LogsOutput | ImageOutput]:
         outputs: list[LogsOutput | ImageOutput] = []
+        figures = 0
         for item in result.outputs:
             if isinstance(item, Image):
-                file = await self._save(f"{new_id('image')}.png", item.png)
-                outputs.append(ImageOutput(image=ImageRef(file_id=file.id)))
+                figures += 1
+                if figures <= MAX_IMAGES:
+                    file = await self._save(f"{new_id('image')}.png", item.png)
+                    outputs.append(ImageOutput(image=ImageRef(file_id=file.id)))
             else:
                 outputs.append(LogsOutput(logs=_truncated(item.text)))
+        if figures > MAX_IMAGES:
+            left_out = figures - MAX_IMAGES
+            outputs.append(LogsOutput(logs=f"[{left_out} more figures were left out]"))
         after = await asyncio.to_thread(_snapshot, kernel.workspace.data)
         placed = set(kernel.placed.values())
         changed = [
