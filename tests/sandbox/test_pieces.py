@@ -104,6 +104,7 @@ def test_files_are_read_and_written_never_through_links(tmp_path: Path) -> None:
     assert tool._read_regular(data / "link", 100) is None
     assert tool._read_regular(data / "real.txt", 100) == b"ok"
     assert tool._read_regular(data / "real.txt", 1) is None
+    assert tool._read_regular(data / "missing", 1) is None
     assert not tool._write_new(data / "link", b"overwritten", None)
     assert outside.read_text() == "host secret"
     assert tool._write_new(data / "new.csv", b"1", None)

@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote
 
 from threadline.blobs import BlobStore
@@ -62,6 +63,7 @@ MAX_IMAGES = 10
 _PATH_LINK = re.compile(r"sandbox:/mnt/data/([^\s)\]\"'<>]+)")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 _RUN_MEMORY = 1024
+_CHUNK = 1024 * 1024
 
 
 def _truncated(text: str) -> str:
@@ -103,17 +105,35 @@ def _snapshot(directory: Path) -> dict[str, _Entry]:
     return found
 
 
-def _read_regular(path: Path, limit: int) -> bytes | None:
-    """The bytes of a regular file the sandbox wrote, never through a link it planted."""
+def _open_regular(path: Path, limit: int) -> BinaryIO | None:
+    """A regular, non-empty file the sandbox wrote, opened never through a link it planted."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
-            return None
-        return handle.read(limit + 1)[:limit]
+    handle = os.fdopen(fd, "rb")
+    info = os.fstat(handle.fileno())
+    if not stat.S_ISREG(info.st_mode) or not 0 < info.st_size <= limit:
+        handle.close()
+        return None
+    return handle
+
+
+def _read_regular(path: Path, limit: int) -> bytes | None:
+    handle = _open_regular(path, limit)
+    if handle is None:
+        return None
+    with handle:
+        return handle.read(limit)
+
+
+async def _read_chunks(handle: BinaryIO, limit: int) -> AsyncIterator[bytes]:
+    """The file's bytes in chunks read on a thread, up to `limit` (it may still grow)."""
+    left = limit
+    with handle:
+        while left > 0 and (chunk := await asyncio.to_thread(handle.read, min(_CHUNK, left))):
+            left -= len(chunk)
+            yield chunk
 
 
 def _write_new(path: Path, data: bytes, uid: int | None) -> bool:
@@ -230,16 +250,17 @@ class CodeInterpreter:
         while len(self._outputs) > _RUN_MEMORY:
             self._outputs.popitem(last=False)
         for name in sorted(changed)[:MAX_OUTPUT_FILES]:
-            data = await asyncio.to_thread(
-                _read_regular, kernel.workspace.data / name, self.max_output_bytes
-            )
-            if data:
-                produced[name] = (await self._save(name, data)).id
+            limit = self.max_output_bytes
+            handle = await asyncio.to_thread(_open_regular, kernel.workspace.data / name, limit)
+            if handle is not None:
+                file = await self._save(name, _read_chunks(handle, limit))
+                produced[name] = file.id
         return outputs
 
-    async def _save(self, filename: str, data: bytes) -> FileObject:
+    async def _save(self, filename: str, data: bytes | AsyncIterator[bytes]) -> FileObject:
         file_id = new_id("file", "-")
-        size = await self.blobs.put(file_id, _chunks(data))
+        chunks = _chunks(data) if isinstance(data, bytes) else data
+        size = await self.blobs.put(file_id, chunks)
         file = FileObject(
             id=file_id,
             bytes=size,
