@@ -149,3 +149,20 @@ def test_a_missing_venv_is_reported(tmp_path: Path) -> None:
     with pytest.raises(SandboxUnavailableError, match="not installed"):
         BubblewrapSandbox(tmp_path, bwrap="no-such-bwrap").check()
     assert os.path.isdir(tmp_path)
+
+
+async def test_cgroups_of_gone_servers_are_swept() -> None:
+    from threadline.sandbox.cgroup import MemoryCgroup, sweep
+
+    made = MemoryCgroup.create("threadline-kernel-2147483647-1", 64 * 1024 * 1024)
+    if made is None:
+        pytest.skip("no memory cgroup can be made here")
+    ours = MemoryCgroup.create(f"threadline-kernel-{os.getpid()}-1", 64 * 1024 * 1024)
+    assert ours is not None
+    try:
+        assert sweep() >= 1
+        assert not made.path.exists()
+        assert ours.path.exists()
+    finally:
+        await ours.remove()
+        await made.remove()

@@ -9,7 +9,7 @@ import logging
 import os
 from pathlib import Path
 
-__all__ = ["MemoryCgroup"]
+__all__ = ["MemoryCgroup", "sweep"]
 
 logger = logging.getLogger("threadline.sandbox")
 
@@ -81,3 +81,21 @@ def _remove(path: Path) -> bool:
     except OSError:
         return False
     return True
+
+
+def sweep(prefix: str = "threadline-kernel-") -> int:
+    """Remove the empty kernel cgroups of server processes that are gone (killed before they
+    could clean up); how many were removed."""
+    parent = _own_path("memory")
+    if parent is None:
+        return 0
+    removed = 0
+    try:
+        entries = list(parent.glob(f"{prefix}*"))
+    except OSError:
+        return 0
+    for entry in entries:
+        pid = entry.name[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists() and _remove(entry):
+            removed += 1
+    return removed

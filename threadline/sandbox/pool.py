@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from threadline.sandbox import cgroup
 from threadline.sandbox.base import Limits, Sandbox, SandboxUnavailableError, Workspace
 from threadline.sandbox.kernel import KernelSession
 from threadline.sandbox.slots import SlotClaims
@@ -71,6 +72,7 @@ class KernelPool:
                 self.root.mkdir(parents=True, exist_ok=True)
             self._root = Path(tempfile.mkdtemp(prefix="kernels-", dir=self.root))
             self._sockets = Path(tempfile.mkdtemp(prefix="tlk-"))
+            cgroup.sweep()
             # Traversable, not listable: a sandbox's uid reaches its own directory only.
             os.chmod(self._root, 0o711)
             os.chmod(self._sockets, 0o711)
