@@ -6,7 +6,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve install dev test lint docs clean
+# The code interpreter's sandbox venv: built from a system Python outside /root (a sandbox's
+# uid cannot reach /root), read-only inside every sandbox, with matplotlib's font cache.
+SANDBOX_PYTHON ?= /usr/bin/python3.11
+SANDBOX_VENV ?= /opt/threadline-sandbox
+
+.PHONY: serve install dev test lint docs clean sandbox sandbox-venv
 
 $(BIN)/threadline:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +39,22 @@ tests/node/node_modules/.installed: tests/node/package-lock.json
 	else echo "npm not found: the Node SDK tests will be skipped"; fi
 
 dev: $(VENV)/.dev tests/node/node_modules/.installed
+
+# Rebuilt only when sandbox-requirements.txt changed (compared by content, not by time: a
+# fresh clone is newer than any venv).
+sandbox:
+	@if cmp -s sandbox-requirements.txt $(SANDBOX_VENV)/requirements.txt; then \
+		echo "sandbox venv $(SANDBOX_VENV) is up to date"; \
+	else $(MAKE) --no-print-directory sandbox-venv; fi
+
+sandbox-venv:
+	$(SANDBOX_PYTHON) -m venv --clear $(SANDBOX_VENV)
+	$(SANDBOX_VENV)/bin/pip install --quiet --upgrade pip
+	$(SANDBOX_VENV)/bin/pip install --quiet -r sandbox-requirements.txt
+	MPLCONFIGDIR=$(SANDBOX_VENV)/share/threadline/matplotlib $(SANDBOX_VENV)/bin/python -c \
+		"import matplotlib.pyplot as plt; plt.figure(); plt.text(0, 0, 'x')"
+	cp sandbox-requirements.txt $(SANDBOX_VENV)/requirements.txt
+	chmod -R a+rX $(SANDBOX_VENV)
 
 lint: dev
 	$(BIN)/ruff check .

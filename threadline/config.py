@@ -149,6 +149,81 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds of silence after which a stream sends a keep-alive comment.",
     )
+    code_interpreter_enabled: bool = Field(
+        default=True,
+        description=(
+            "Whether the code_interpreter tool runs code. False: it answers the model that it "
+            "is not available. True on a machine where no sandbox can start: runs that call it "
+            "fail with a `last_error` saying why (and the server logs why at start)."
+        ),
+    )
+    code_interpreter_backend: Literal["bubblewrap"] = Field(
+        default="bubblewrap",
+        description=(
+            "Sandbox of the code_interpreter's kernels: `bubblewrap` (apt `bubblewrap`; "
+            "needs unprivileged user namespaces, or root)."
+        ),
+    )
+    code_interpreter_venv: Path = Field(
+        default=Path("/opt/threadline-sandbox"),
+        description=(
+            "The sandbox's read-only Python venv (numpy, pandas, matplotlib, ipykernel), built "
+            "by `make sandbox` from a system Python outside /root."
+        ),
+    )
+    code_interpreter_cpu_seconds: int = Field(
+        default=60, ge=1, description="CPU seconds one code_interpreter cell may use."
+    )
+    code_interpreter_wall_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds one cell may run before it is interrupted (then killed).",
+    )
+    code_interpreter_memory_mb: int = Field(
+        default=2048, ge=64, description="Memory of one thread's kernel, in MiB."
+    )
+    code_interpreter_file_size_mb: int = Field(
+        default=512, ge=1, description="Largest file a kernel may write, in MiB."
+    )
+    code_interpreter_processes: int = Field(
+        default=64,
+        ge=8,
+        description="Processes and threads one kernel may have (its uid's RLIMIT_NPROC).",
+    )
+    code_interpreter_idle_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Seconds after its last cell at which a thread's kernel is ended.",
+    )
+    code_interpreter_max_kernels: int = Field(
+        default=16,
+        ge=1,
+        description=(
+            "Kernels one process keeps at once; past it the least recently used is ended."
+        ),
+    )
+    code_interpreter_uid_base: int = Field(
+        default=200_000,
+        ge=1000,
+        description=(
+            "When the server runs as root, kernel number n runs as uid and gid `base + n` "
+            "(no account is needed). Otherwise kernels run as the server's own uid."
+        ),
+    )
+    code_interpreter_work_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Where kernels' `/mnt/data` directories live on the host. Empty: the system's "
+            "temporary directory. It must be reachable by the kernels' uids (not under /root)."
+        ),
+    )
+    code_interpreter_unsafe_no_sandbox: bool = Field(
+        default=False,
+        description=(
+            "DANGEROUS: run code_interpreter kernels with no sandbox at all, as the server's "
+            "user with its files and network. Only for a machine that is itself a sandbox."
+        ),
+    )
     host: str = Field(default="127.0.0.1", description="Address `threadline serve` binds.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port `threadline serve` binds.")
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")

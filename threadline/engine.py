@@ -1,9 +1,10 @@
 """The run engine of one process: store, blob store, bus, model client, executor,
-worker, and the ingestion worker with its embedder."""
+worker, the ingestion worker with its embedder, and the code interpreter's kernels."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -23,13 +24,18 @@ from threadline.runs.bus import LocalBus
 from threadline.runs.events import Event
 from threadline.runs.executor import Executor, ExecutorConfig
 from threadline.runs.worker import Worker, WorkerConfig
+from threadline.sandbox.base import SandboxUnavailableError
+from threadline.sandbox.configured import UNSAFE_WARNING, configured_pool
 from threadline.services.search import SearchService
 from threadline.services.vector_stores import VectorStoreService
 from threadline.store.base import Claim, Store
 from threadline.tools.builtin import BuiltinTools
+from threadline.tools.code_interpreter import CodeInterpreter
 from threadline.tools.file_search import FileSearcher
 
 __all__ = ["Engine", "configured_embedder"]
+
+logger = logging.getLogger("threadline.engine")
 
 # How often processes that share a PostgreSQL database look at it for what the
 # in-process bus cannot tell them (new runs queued elsewhere, cancels from elsewhere).
@@ -52,6 +58,7 @@ class Engine:
     metrics: Metrics = field(default_factory=Metrics)
     distributed: bool = False
     keepalive_seconds: float = 15.0
+    code_interpreter: CodeInterpreter | None = None
 
     @classmethod
     def build(
@@ -76,7 +83,19 @@ class Engine:
         bus = LocalBus()
         embedder = embedder if embedder is not None else configured_embedder(settings)
         search = SearchService(store, embedder, VectorStoreService(store))
-        tools = BuiltinTools(file_search=FileSearcher(store, search))
+        if blobs is None:
+            blobs = FileBlobStore(settings.files_dir())
+        code_interpreter = None
+        if settings.code_interpreter_enabled:
+            code_interpreter = CodeInterpreter(
+                store,
+                blobs,
+                configured_pool(settings),
+                max_output_bytes=settings.max_file_bytes,
+            )
+        tools = BuiltinTools(
+            file_search=FileSearcher(store, search), code_interpreter=code_interpreter
+        )
         executor = _RunContextExecutor(store, model, bus, tools, executor_config)
         worker_config = WorkerConfig(
             concurrency=settings.worker_concurrency,
@@ -86,8 +105,6 @@ class Engine:
         )
         listener = _status_listener(bus, metrics)
         worker = Worker(store, executor, bus, worker_config, listener=listener)
-        if blobs is None:
-            blobs = FileBlobStore(settings.files_dir())
         keepalive = settings.stream_keepalive_seconds
         ingestion = IngestionWorker(
             Ingester(store, blobs, embedder, worker.owner),
@@ -105,6 +122,7 @@ class Engine:
             metrics=metrics,
             distributed=distributed,
             keepalive_seconds=keepalive,
+            code_interpreter=code_interpreter,
         )
 
     @property
@@ -116,13 +134,34 @@ class Engine:
         """Start the worker (claiming queued runs when `claim`), after loading what the
         first run would otherwise wait for."""
         await asyncio.to_thread(tokens.preload)
+        if claim and self.code_interpreter is not None:
+            await self._check_sandbox(self.code_interpreter)
         await self.worker.start(claim=claim)
         if claim:
             await self.ingestion.start()
 
+    async def _check_sandbox(self, code_interpreter: CodeInterpreter) -> None:
+        """Say at start whether code_interpreter can run code here, and why not."""
+        pool = code_interpreter.pool
+        if pool is None:
+            return
+        if pool.sandbox.name == "unsafe-no-sandbox":
+            logger.warning(UNSAFE_WARNING)
+        try:
+            await asyncio.to_thread(pool.sandbox.check)
+        except SandboxUnavailableError as error:
+            logger.warning(
+                "code_interpreter cannot run code here (%s); runs that call it will fail. "
+                "Set THREADLINE_CODE_INTERPRETER_ENABLED=false to offer it as unavailable.",
+                error,
+            )
+            code_interpreter.disable(str(error))
+
     async def close(self) -> None:
         await self.ingestion.stop()
         await self.worker.stop()
+        if self.code_interpreter is not None:
+            await self.code_interpreter.close()
         for part in (self.model, self.embedder):
             close = getattr(part, "close", None)
             if close is not None:

@@ -219,7 +219,7 @@ class Executor:
             async for event in self._incomplete(run.id, "max_prompt_tokens"):
                 yield event
             return
-        turn = Turn(self.store, model, run, prompt.request)
+        turn = Turn(self.store, model, run, prompt.request, code_files=self.tools.output_files)
         unwatch = self.bus.watch(run.id, turn.interrupt)
         try:
             async for event in turn.events():

@@ -46,7 +46,8 @@ NO_OUTPUT = "(no output was submitted for this call)"
 CODE_INTERPRETER_DESCRIPTION = (
     "Run Python code in a stateful sandbox, like a Jupyter notebook cell: variables persist "
     "between calls. Files attached to the conversation are in /mnt/data; save files there "
-    "to return them. Print what you want to see; there is no network access."
+    "to return them, and link each for the user as sandbox:/mnt/data/<name>. Figures shown "
+    "with matplotlib reach the user. Print what you want to see; there is no network access."
 )
 FILE_SEARCH_DESCRIPTION = (
     "Search the files attached to the assistant and the thread. Returns the passages most "

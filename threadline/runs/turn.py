@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +12,7 @@ from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
 from threadline.ids import new_id, now
 from threadline.inference import ChatRequest, ModelClient
-from threadline.protocol.messages import Message, MessageContent, Text, TextContent
+from threadline.protocol.messages import Annotation, Message, MessageContent, Text, TextContent
 from threadline.protocol.runs import (
     FunctionCall,
     FunctionToolCall,
@@ -24,9 +24,11 @@ from threadline.protocol.runs import (
     Usage,
 )
 from threadline.protocol.stream import MessageDelta, RunStepDelta
+from threadline.protocol.tools import CodeInterpreterTool
 from threadline.runs import citations, tokens
 from threadline.runs.events import Event, message_event, step_event
 from threadline.store.base import Store
+from threadline.tools.code_interpreter import message_extras
 
 __all__ = ["PendingCall", "Turn"]
 
@@ -55,6 +57,8 @@ class Turn:
     model: ModelClient
     run: Run
     request: ChatRequest
+    # The files the run's code_interpreter cells wrote, by name: for `file_path` annotations.
+    code_files: Callable[[str], dict[str, str]] | None = None
     text: list[str] = field(default_factory=list)
     message: Message | None = None
     message_step: RunStep | None = None
@@ -130,13 +134,27 @@ class Turn:
         return await self._annotated()
 
     async def _annotated(self) -> list[MessageContent]:
-        """The final content: the text with its citations of file_search results."""
+        """The final content: the text with its citations of file_search results, and with
+        code_interpreter's figures and `file_path` links when the run can run code."""
         text = "".join(self.text)
-        if citations.MARKER_OPEN not in text:
+        code = self.code_files is not None and any(
+            isinstance(tool, CodeInterpreterTool) for tool in self.run.tools
+        )
+        if citations.MARKER_OPEN not in text and not code:
             return self._content()
-        results = citations.search_results(await self.store.run_steps(self.run.id))
-        annotations = citations.annotate(text, results)
-        return [TextContent(text=Text(value=text, annotations=list(annotations)))]
+        annotations: list[Annotation] = []
+        if citations.MARKER_OPEN in text:
+            results = citations.search_results(await self.store.run_steps(self.run.id))
+            annotations += citations.annotate(text, results)
+        images: list[MessageContent] = []
+        if code and self.code_files is not None and self.message is not None:
+            paths, figures = await message_extras(
+                self.store, self.run, self.message.id, text, self.code_files(self.run.id)
+            )
+            annotations += paths
+            images += figures
+        annotations.sort(key=lambda a: a.start_index)
+        return [TextContent(text=Text(value=text, annotations=annotations)), *images]
 
     async def _chunk(self, chunk: ChatCompletionChunk) -> AsyncIterator[Event]:
         if chunk.usage is not None:

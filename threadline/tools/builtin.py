@@ -1,8 +1,9 @@
 """Built-in tools executed inside a run: `code_interpreter` and `file_search`.
 
 Each is offered to the upstream model as a function; the call it makes becomes a typed
-tool call in the run step. A tool without a backend answers, as its output, that it is
-unavailable, so the model can tell the user instead of failing the run."""
+tool call in the run step. A tool without a backend (code_interpreter switched off)
+answers, as its output, that it is unavailable, so the model can tell the user instead of
+failing the run."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from threadline.protocol.runs import (
     LogsOutput,
     Run,
 )
+from threadline.tools.code_interpreter import CodeInterpreter
 from threadline.tools.file_search import FileSearcher
 
 __all__ = ["BuiltinTools", "PendingToolCall", "outputs_delta", "started_delta"]
@@ -67,14 +69,24 @@ def outputs_delta(
 
 @dataclass
 class BuiltinTools:
-    """Runs built-in tool calls: file_search with its searcher when one is given."""
+    """Runs built-in tool calls: each with its backend when one is given."""
 
     file_search: FileSearcher | None = None
+    code_interpreter: CodeInterpreter | None = None
+
+    def output_files(self, run_id: str) -> dict[str, str]:
+        """The files the run's code_interpreter cells wrote, by name (file ids)."""
+        if self.code_interpreter is None:
+            return {}
+        return self.code_interpreter.output_files(run_id)
 
     async def call(
         self, run: Run, call: PendingToolCall
     ) -> CodeInterpreterToolCall | FileSearchToolCall:
         if call.name == "code_interpreter":
+            if self.code_interpreter is not None:
+                code = _argument(call.arguments, "code")
+                return await self.code_interpreter.call(run, call.id, code)
             logs = LogsOutput(logs=UNAVAILABLE.format(name=call.name))
             details = CodeInterpreterCall(input=_argument(call.arguments, "code"), outputs=[logs])
             return CodeInterpreterToolCall(id=call.id, code_interpreter=details)
