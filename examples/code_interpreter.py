@@ -36,13 +36,13 @@ def main() -> None:
                 print(f"code: {call.code_interpreter.input}")
                 for output in call.code_interpreter.outputs:
                     if output.type == "logs":
-                        print(f"output: {output.logs}")
+                        print(f"output: {output.logs.rstrip()}")
                     else:
                         print(f"image: {output.image.file_id}")
     reply = client.beta.threads.messages.list(thread_id=thread.id, run_id=run.id).data[0]
     for part in reply.content:
         if part.type == "text":
-            print(f"answer: {part.text.value}")
+            print(f"answer: {part.text.value.rstrip()}")
     client.beta.threads.delete(thread.id)
     client.beta.assistants.delete(assistant.id)
 
