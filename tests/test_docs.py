@@ -78,8 +78,11 @@ def test_the_docs_show_the_admin_commands() -> None:
 def test_every_setting_named_exists() -> None:
     known = {f"THREADLINE_{name.upper()}" for name in Settings.model_fields}
     for page in PAGES:
-        named = set(re.findall(r"THREADLINE_[A-Z_]+[A-Z]", page.read_text()))
+        text = page.read_text()
+        named = set(re.findall(r"THREADLINE_[A-Z_]*[A-Z](?!_\*)\b", text))
         assert named - known - _NOT_SETTINGS == set(), page.name
+        for prefix in re.findall(r"(THREADLINE_[A-Z_]+_)\*", text):  # a family: FOO_*
+            assert any(name.startswith(prefix) for name in known), (page.name, prefix)
 
 
 def test_every_metric_listed_exists() -> None:
