@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 SANDBOX_PYTHON ?= /usr/bin/python3.11
 SANDBOX_VENV ?= /opt/threadline-sandbox
 
-.PHONY: serve install dev test lint docs clean sandbox sandbox-venv
+.PHONY: serve install dev test lint docs clean sandbox sandbox-venv sandbox-deps code-interpreter
 
 $(BIN)/threadline:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,14 @@ $(BIN)/threadline:
 
 install: $(BIN)/threadline
 
-serve: install
+serve: install code-interpreter
 	$(BIN)/threadline serve
+
+# Best effort: the code interpreter's sandbox where this machine can have it; without it the
+# server still serves, and says at start why the tool cannot run code.
+code-interpreter:
+	@$(MAKE) --no-print-directory sandbox-deps sandbox || \
+		echo "code interpreter sandbox not installed: see README.md, 'The code interpreter'"
 
 $(VENV)/.dev: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +45,20 @@ tests/node/node_modules/.installed: tests/node/package-lock.json
 	else echo "npm not found: the Node SDK tests will be skipped"; fi
 
 dev: $(VENV)/.dev tests/node/node_modules/.installed
+
+# bubblewrap, libseccomp (the sandbox's filter) and a system Python with venv, from apt,
+# installed where missing (as root on Debian or Ubuntu; elsewhere install them yourself).
+sandbox-deps:
+	@missing=""; \
+	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
+	ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || missing="$$missing libseccomp2"; \
+	$(SANDBOX_PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+		echo "the sandbox needs:$$missing (install them as root)"; exit 1; fi; \
+	echo "installing$$missing from apt"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends $$missing
 
 # Rebuilt only when sandbox-requirements.txt changed (compared by content, not by time: a
 # fresh clone is newer than any venv).
