@@ -4,11 +4,14 @@ thread and attachments; files out as `assistants_output` Files; links the code p
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.runs.conftest import Harness, request
+from tests.runs.conftest import OWNER, Harness, names, request
 from tests.sandbox.conftest import LIMITS, VENV, requires_sandbox
 from threadline.blobs import MemoryBlobStore
 from threadline.ids import new_id, now
@@ -16,8 +19,12 @@ from threadline.protocol.files import FileObject
 from threadline.protocol.runs import CodeInterpreterToolCall, LogsOutput, Run
 from threadline.protocol.threads import CreateThreadRequest
 from threadline.protocol.tools import CodeInterpreterResources, ToolResources
+from threadline.runs.events import Event
+from threadline.runs.executor import Executor
 from threadline.sandbox.bubblewrap import BubblewrapSandbox
 from threadline.sandbox.pool import KernelPool
+from threadline.testing import Reply
+from threadline.tools.builtin import BuiltinTools
 from threadline.tools.code_interpreter import CodeInterpreter
 
 
@@ -125,3 +132,39 @@ async def test_planted_links_are_never_followed(
     call = await tool.call(run, "call_2", "import os\nprint(sorted(os.listdir('/mnt/data')))")
     assert f"'{later}-later.csv'" in logs_of(call)
     assert b"safe" not in _read("/etc/passwd")
+
+
+async def test_a_cancel_stops_a_running_cell_and_keeps_the_kernel(
+    interpreter: tuple[Harness, CodeInterpreter],
+) -> None:
+    harness, tool = interpreter
+    executor = Executor(
+        harness.store, harness.model, harness.bus, BuiltinTools(code_interpreter=tool)
+    )
+    slow = json.dumps({"code": "kept = 41\nimport time\ntime.sleep(60)"})
+    harness.model.enqueue(Reply(tool_calls=(("code_interpreter", slow),)))
+    run = await harness.start(assistant={"tools": [{"type": "code_interpreter"}]})
+    claim = await harness.store.claim_next_run(OWNER, time.time(), 30.0)
+    assert claim is not None
+    started = asyncio.Event()
+
+    async def drain() -> list[Event]:
+        events = []
+        async for event in executor.execute(claim):
+            events.append(event)
+            if event.event == "thread.run.step.delta":
+                started.set()
+        return events
+
+    task = asyncio.create_task(drain())
+    await asyncio.wait_for(started.wait(), 30)
+    await asyncio.sleep(1.0)  # the cell is sleeping now
+    await harness.services.runs.cancel(run.thread_id, run.id)
+    began = time.monotonic()
+    events = await asyncio.wait_for(task, 10)
+    assert time.monotonic() - began < 5  # not the cell's 60 s, nor its wall limit
+    assert names(events)[-2:] == ["thread.run.step.cancelled", "thread.run.cancelled"]
+    assert (await harness.get(run)).status == "cancelled"
+    # The kernel was interrupted, not killed: what the cell set before its sleep is kept.
+    after = await tool.call(run, "call_1", "print(kept + 1)")
+    assert logs_of(after) == "42\n"

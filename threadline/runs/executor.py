@@ -17,6 +17,8 @@ from threadline.ids import now
 from threadline.inference import ModelClient, ModelError
 from threadline.protocol.messages import Message
 from threadline.protocol.runs import (
+    CodeInterpreterToolCall,
+    FileSearchToolCall,
     FunctionCallSpec,
     IncompleteDetails,
     LastError,
@@ -36,7 +38,7 @@ from threadline.runs.bus import Bus
 from threadline.runs.closing import close_message, end_run
 from threadline.runs.events import Event, message_event, run_event, step_event
 from threadline.runs.prompt import PromptTooLarge, build_prompt
-from threadline.runs.turn import Turn
+from threadline.runs.turn import PendingCall, Turn
 from threadline.store.base import Claim, Store
 from threadline.tools.builtin import BuiltinTools, outputs_delta, started_delta
 
@@ -283,6 +285,30 @@ class Executor:
             run_event(ending.run),
         ]
 
+    async def _builtin(
+        self, run: Run, call: PendingCall
+    ) -> CodeInterpreterToolCall | FileSearchToolCall | None:
+        """A built-in tool call's result; None when the run was stopped from outside while
+        it ran (a cancel cuts a code cell short, as it cuts a model wait short)."""
+        task = asyncio.ensure_future(self.tools.call(run, call))
+        stopped = False
+
+        def stop() -> None:
+            nonlocal stopped
+            stopped = True
+            task.cancel()
+
+        unwatch = self.bus.watch(run.id, stop)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not stopped or (current is not None and current.cancelling()):
+                raise
+            return None
+        finally:
+            unwatch()
+
     async def _after_turn(
         self, run: Run, turn: Turn, usage: Usage, budget: _Budget, flow: _Flow
     ) -> AsyncIterator[Event]:
@@ -311,7 +337,12 @@ class Executor:
             if not call.builtin:
                 continue
             yield _step_delta(turn.tool_step.id, started_delta(index, call))
-            filled[call.id] = done_call = await self.tools.call(run, call)
+            done_call = await self._builtin(run, call)
+            if done_call is None:  # cancelled or expired from outside meanwhile
+                async for event in self._stop(run):
+                    yield event
+                return
+            filled[call.id] = done_call
             outputs = outputs_delta(index, done_call)
             if outputs is not None:
                 yield _step_delta(turn.tool_step.id, outputs)

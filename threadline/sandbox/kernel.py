@@ -219,7 +219,26 @@ class KernelSession:
         """Run one cell under the per-cell limits and return its outputs."""
         self._grant_cpu()
         result = CellResult()
-        msg_id = self.client.execute(code, silent=silent, store_history=False, allow_stdin=False)
+        # stop_on_error=False: a cell interrupted by a cancel must not abort the next one,
+        # which may be sent before the interrupt has taken effect.
+        msg_id = self.client.execute(
+            code, silent=silent, store_history=False, allow_stdin=False, stop_on_error=False
+        )
+        try:
+            result = await self._outcome(msg_id, result)
+        except asyncio.CancelledError:
+            self._interrupt()  # the run was cancelled: stop the cell, keep the kernel
+            raise
+        if result.died:
+            return result
+        await self._drain_reply(msg_id)
+        if self._end_strays() and not silent:
+            await self.execute(_REAP, silent=True)
+        return result
+
+    async def _outcome(self, msg_id: str, result: CellResult) -> CellResult:
+        """The cell's outputs, collected until it ends, its time limit stops it, or its
+        kernel dies."""
         deadline = time.monotonic() + self.limits.wall_seconds
         interrupted = False
         while True:
@@ -249,11 +268,7 @@ class KernelSession:
             if message["parent_header"].get("msg_id") != msg_id:
                 continue
             if _add_output(result, message):
-                break
-        await self._drain_reply(msg_id)
-        if self._end_strays() and not silent:
-            await self.execute(_REAP, silent=True)
-        return result
+                return result
 
     def _died(self, result: CellResult) -> CellResult:
         code = self.process.returncode
