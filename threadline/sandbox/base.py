@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -52,6 +55,35 @@ class SandboxProcess(Protocol):
     async def cleanup(self) -> None:
         """Release what the sandbox held outside its processes (a cgroup), once ended."""
         ...
+
+
+@dataclass
+class ChildProcess:
+    """A `SandboxProcess` started with asyncio; `release` undoes what it held outside its
+    processes (a cgroup) once it has ended."""
+
+    process: asyncio.subprocess.Process
+    release: Callable[[], Awaitable[None]] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    async def wait(self) -> int:
+        return await self.process.wait()
+
+    def kill(self) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+
+    async def cleanup(self) -> None:
+        if self.release is not None:
+            await self.release()
 
 
 class Sandbox(Protocol):

@@ -12,7 +12,6 @@ and process count by rlimits; CPU time per cell by RLIMIT_CPU, raised before eac
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import resource
@@ -25,6 +24,7 @@ from pathlib import Path
 from threadline.sandbox.base import (
     DATA_DIR,
     KERNEL_DIR,
+    ChildProcess,
     Limits,
     SandboxProcess,
     SandboxUnavailableError,
@@ -40,32 +40,6 @@ _MB = 1024 * 1024
 # Read-only host paths a Python kernel needs besides /usr (fonts for matplotlib, time zone).
 _OPTIONAL_RO = ("/etc/fonts", "/etc/localtime", "/etc/mime.types")
 _UNLIMITED = resource.RLIM_INFINITY
-
-
-@dataclass
-class _Process:
-    process: asyncio.subprocess.Process
-    cgroup: MemoryCgroup | None
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def returncode(self) -> int | None:
-        return self.process.returncode
-
-    async def wait(self) -> int:
-        return await self.process.wait()
-
-    def kill(self) -> None:
-        if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
-
-    async def cleanup(self) -> None:
-        if self.cgroup is not None:
-            await self.cgroup.remove()
 
 
 @dataclass
@@ -201,4 +175,4 @@ class BubblewrapSandbox:
         finally:
             os.close(read)
             os.close(log)
-        return _Process(process, cgroup)
+        return ChildProcess(process, cgroup.remove if cgroup is not None else None)

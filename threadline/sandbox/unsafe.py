@@ -6,39 +6,19 @@ kernel's working directory stands in for `/mnt/data`."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from threadline.sandbox.base import SandboxProcess, SandboxUnavailableError, Workspace
+from threadline.sandbox.base import (
+    ChildProcess,
+    SandboxProcess,
+    SandboxUnavailableError,
+    Workspace,
+)
 
 __all__ = ["UnsafeLocalSandbox"]
-
-
-@dataclass
-class _Process:
-    process: asyncio.subprocess.Process
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def returncode(self) -> int | None:
-        return self.process.returncode
-
-    async def wait(self) -> int:
-        return await self.process.wait()
-
-    def kill(self) -> None:
-        if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
-
-    async def cleanup(self) -> None:
-        return None
 
 
 @dataclass
@@ -80,4 +60,4 @@ class UnsafeLocalSandbox:
             )
         finally:
             os.close(log)
-        return _Process(process)
+        return ChildProcess(process)
