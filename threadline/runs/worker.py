@@ -164,10 +164,11 @@ class Worker:
                 await task
         self._loops = []
 
-    async def execute(self, claim: Claim) -> AsyncIterator[Event]:
-        """Execute a claimed run under this worker's lease, yielding its events."""
+    async def execute(self, claim: Claim, watched: bool = True) -> AsyncIterator[Event]:
+        """Execute a claimed run under this worker's lease, yielding its events (`watched`:
+        to a client that streams them)."""
         try:
-            async for event in self.executor.execute(claim):
+            async for event in self.executor.execute(claim, watched):
                 if self.listener is not None:
                     self.listener(claim.run.id, event)
                 yield event
@@ -196,7 +197,7 @@ class Worker:
 
     async def _drain(self, claim: Claim) -> None:
         try:
-            async for _ in self.execute(claim):
+            async for _ in self.execute(claim, watched=False):
                 pass
         finally:
             self._held.pop(claim.run.id, None)
