@@ -211,10 +211,24 @@ async def test_delete_thread_removes_runs_and_steps(store: Store) -> None:
     assert [s.id for s in await store.run_steps(kept.id)] == kept_steps
 
 
+async def test_a_step_is_inserted_with_the_message_it_creates(store: Store) -> None:
+    owner = await new_run(store, "in_progress")
+    created = message(owner.thread_id, run_id=owner.id, status="in_progress", role="assistant")
+    creating = step(owner, "message_creation")
+    await store.insert_step(creating, created)
+    assert [s.id for s in await store.run_steps(owner.id)] == [creating.id]
+    assert await store.get_message(owner.thread_id, created.id) == created
+    history = await store.thread_history(owner.thread_id)
+    assert created.id in [item.id for item in history]
+
+
 async def test_steps_of_a_deleted_run_raise_nothing(store: Store) -> None:
     doomed = await new_run(store)
     await store.delete_thread(doomed.thread_id)
     await store.insert_step(step(doomed))  # the executor may still be finishing it
+    gone = message(doomed.thread_id, run_id=doomed.id, status="in_progress", role="assistant")
+    await store.insert_step(step(doomed, "message_creation"), gone)
+    assert await store.get_message(doomed.thread_id, gone.id) is None
     assert await store.update_step("step_missing", lambda s: s) is None
 
 

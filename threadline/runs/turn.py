@@ -185,8 +185,7 @@ class Turn:
             # Stored after the first delta went out: the store's latency stays off the
             # time to first token; nothing else writes the message before this returns.
             assert self.message_step is not None
-            await self.store.insert_step(self.message_step)
-            await self.store.insert_message(self.message)
+            await self.store.insert_step(self.message_step, self.message)
 
     def _new_message(self) -> list[Event]:
         run, at = self.run, now()

@@ -229,8 +229,10 @@ class MemoryStore(MemoryVectorStores):
         return due[:limit]
 
     # Run steps
-    async def insert_step(self, step: RunStep) -> None:
+    async def insert_step(self, step: RunStep, message: Message | None = None) -> None:
         self._steps.add(next(self._seq), step)
+        if message is not None:
+            await self.insert_message(message)
 
     async def get_step(self, thread_id: str, run_id: str, step_id: str) -> RunStep | None:
         step = self._steps.get(step_id)

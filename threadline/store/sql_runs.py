@@ -230,10 +230,18 @@ class SQLRunStore(SQLBase):
         return [Run.model_validate_json(data) for data in rows]
 
     # Run steps
-    async def insert_step(self, step: RunStep) -> None:
+    async def insert_step(self, step: RunStep, message: Message | None = None) -> None:
         # A step of a run deleted meanwhile (with its thread) is gone with it.
         with contextlib.suppress(IntegrityError):
-            await self._insert(self._steps.insert, _step_row(step))
+            if message is None:
+                await self._insert(self._steps.insert, _step_row(step))
+                return
+
+            def work(conn: Connection) -> None:
+                conn.execute(self._steps.insert, _step_row(step))
+                conn.execute(self._insert_message, message_row(message))
+
+            await self._db.write(work)
 
     async def get_step(self, thread_id: str, run_id: str, step_id: str) -> RunStep | None:
         return await self._get(
