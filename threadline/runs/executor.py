@@ -7,6 +7,7 @@ that was cancelled or expired meanwhile stops the executor at its next write."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -255,6 +256,18 @@ class Executor:
         """The answer is whole: its message and step, the run's usage and its status are
         stored in one write. None when the run can no longer complete (it was cancelled or
         expired meanwhile): the caller then stores them one by one as before."""
+        try:
+            return await self._end_completed(run, turn, usage, total)
+        except Exception:
+            # The run fails next: the message its client may have seen stays, as it would
+            # had it been stored at its first delta.
+            with contextlib.suppress(Exception):
+                await turn.store_message()
+            raise
+
+    async def _end_completed(
+        self, run: Run, turn: Turn, usage: Usage, total: Usage
+    ) -> list[Event] | None:
         content = await turn.final_content()
         message, step, at = turn.message, turn.message_step, now()
 
@@ -275,6 +288,7 @@ class Executor:
                 lambda r: states.transition(r, "completed", at, usage=total),
                 close_step,
                 close,
+                turn.unstored(),
             )
         except states.TransitionError:
             return None

@@ -200,10 +200,13 @@ class Store(Protocol):
         change: Callable[[Run], Run],
         close_step: Callable[[RunStep], RunStep],
         close_message: Callable[[Message], Message],
+        created: tuple[RunStep, Message] | None = None,
     ) -> RunEnding | None:
         """In one transaction: `change` the run (as `update_run`), then `close_step` each of
         its in-progress steps and `close_message` each of its in-progress messages. So a
-        client never sees an ended run with open steps."""
+        client never sees an ended run with open steps. `created`: a message-creation step
+        and its message not stored yet, stored here closed like the others (last in the
+        ending's lists); nothing is stored when the run is gone."""
         ...
 
     async def claim_next_run(self, owner: str, now: float, lease_seconds: float) -> Claim | None:

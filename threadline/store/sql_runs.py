@@ -166,6 +166,7 @@ class SQLRunStore(SQLBase):
         change: Callable[[Run], Run],
         close_step: Callable[[RunStep], RunStep],
         close_message: Callable[[Message], Message],
+        created: tuple[RunStep, Message] | None = None,
     ) -> RunEnding | None:
         if not storable(run_id):
             return None
@@ -180,6 +181,12 @@ class SQLRunStore(SQLBase):
             messages = _close(conn, Message, self._run_messages, run_id, close_message)
             for message in messages:
                 conn.execute(self._message_write, _data_row(message))
+            if created is not None:
+                step, message = close_step(created[0]), close_message(created[1])
+                conn.execute(self._steps.insert, _step_row(step))
+                conn.execute(self._insert_message, message_row(message))
+                steps.append(step)
+                messages.append(message)
             return RunEnding(run, steps, messages)
 
         return await self._db.write(work)
