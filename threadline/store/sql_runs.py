@@ -75,6 +75,11 @@ class SQLRunStore(SQLBase):
         self._step_writes = queries.Writable(_steps)
         self._run_steps = select(s.data).where(s.run_id == bindparam("p_run_id")).order_by(s.seq)
         self._history = queries.history()
+        # A thread's history is read back on every run of it, and parsing it was most of
+        # a long thread's run: items parsed, by the very JSON they were parsed from (an
+        # edited item is parsed anew). Nothing changes the items it hands out.
+        self._parsed: dict[str, Message | RunStep] = {}
+        self._parsed_chars = 0
         m = schema.messages.c
         self._run_messages = select(m.data).where(m.run_id == bindparam("p_run_id")).order_by(m.seq)
         self._message_write = (
@@ -286,10 +291,24 @@ class SQLRunStore(SQLBase):
             return []
         params = {"p_thread_id": thread_id}
         rows = await self._db.read(lambda conn: conn.execute(self._history, params).all())
-        return [
-            RunStep.model_validate_json(data) if is_step else Message.model_validate_json(data)
-            for _, is_step, data in rows
-        ]
+        return [self._parsed.get(data) or self._parse(is_step, data) for _, is_step, data in rows]
+
+    def _parse(self, is_step: object, data: str) -> Message | RunStep:
+        item = RunStep.model_validate_json(data) if is_step else Message.model_validate_json(data)
+        if len(data) > HISTORY_CACHE_CHARS // 8:
+            return item  # a huge item is not worth what it would push out
+        self._parsed_chars += len(data)
+        while self._parsed_chars > HISTORY_CACHE_CHARS:
+            oldest = next(iter(self._parsed))
+            del self._parsed[oldest]
+            self._parsed_chars -= len(oldest)
+        self._parsed[data] = item
+        return item
+
+
+# The JSON of the parsed history items kept, in characters (the oldest go first); the
+# parsed items take about as much again.
+HISTORY_CACHE_CHARS = 8_000_000
 
 
 def _update(
