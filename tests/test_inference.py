@@ -275,3 +275,78 @@ async def test_chunks_from_a_less_strict_upstream_are_still_read(
     sparse = {"id": "x", "choices": [{"index": 0, "delta": {"content": "Hi"}}]}
     [only] = await collect(connect(Upstream(streaming(sparse))))
     assert only.choices[0].delta.content == "Hi"
+
+
+# A run nobody streams asks for the whole completion: the same chunks, from one response.
+WHOLE = ChatRequest(model="m", messages=REQUEST.messages, stream=False)
+
+
+def completion(message: dict[str, Any], finish: str = "stop") -> httpx2.Response:
+    choice = {"index": 0, "message": message, "finish_reason": finish}
+    usage = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+    body = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m"}
+    return httpx2.Response(200, json=body | {"choices": [choice], "usage": usage})
+
+
+async def test_whole_completion_comes_as_chunks(
+    connect: Callable[[Handler], OpenAIModelClient],
+) -> None:
+    upstream = Upstream(completion({"role": "assistant", "content": "Hello"}))
+    chunks = await collect(connect(upstream), WHOLE)
+    assert upstream.bodies[0]["stream"] is False
+    assert "stream_options" not in upstream.bodies[0]
+    assert chunks[0].choices[0].delta.content == "Hello"
+    assert chunks[0].choices[0].finish_reason == "stop"
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.total_tokens == 5
+
+
+async def test_whole_completion_tool_calls_come_indexed(
+    connect: Callable[[Handler], OpenAIModelClient],
+) -> None:
+    calls = [
+        {"id": f"up{i}", "type": "function", "function": {"name": f"f{i}", "arguments": "{}"}}
+        for i in range(2)
+    ]
+    message = {"role": "assistant", "content": None, "tool_calls": calls}
+    chunks = await collect(connect(Upstream(completion(message, "tool_calls"))), WHOLE)
+    deltas = chunks[0].choices[0].delta.tool_calls or []
+    assert [(d.index, d.function and d.function.name) for d in deltas] == [(0, "f0"), (1, "f1")]
+    assert chunks[0].choices[0].finish_reason == "tool_calls"
+
+
+async def test_whole_completion_failures_map_as_a_streams(
+    connect: Callable[[Handler], OpenAIModelClient],
+) -> None:
+    upstream = Upstream(failure(500, "busy"), completion({"role": "assistant", "content": "ok"}))
+    assert (await collect(connect(upstream), WHOLE))[0].choices[0].delta.content == "ok"
+    error = await failing(connect(Upstream(failure(429, "slow down"))), WHOLE)
+    assert (error.code, error.message) == (
+        "rate_limit_exceeded",
+        "The model endpoint returned 429: slow down",
+    )
+    error = await failing(connect(Upstream(failure(400, "bad"))), WHOLE)
+    assert error.code == "invalid_prompt"
+    error = await failing(
+        connect(Upstream(httpx2.Response(200, json={"error": {"message": "x"}}))), WHOLE
+    )
+    assert (error.code, error.message) == (
+        "server_error",
+        "The model stream failed after 0 chunks: x",
+    )
+
+
+async def test_whole_completion_timeout_is_asked_again_streamed(
+    connect: Callable[[Handler], OpenAIModelClient],
+) -> None:
+    """A long answer that the timeout cuts short whole still streams within it."""
+    upstream = Upstream(httpx2.ReadTimeout("slow"), streaming(*TEXT))
+    assert len(await collect(connect(upstream), WHOLE)) == 3
+    assert [body["stream"] for body in upstream.bodies] == [False, True]
+    upstream = Upstream(httpx2.ReadTimeout("slow"))
+    error = await failing(connect(upstream), WHOLE)
+    assert (error.code, error.message) == (
+        "server_error",
+        "The model endpoint timed out after 4 attempts",
+    )
+    assert len(upstream.bodies) == 4

@@ -195,9 +195,9 @@ class _RunContextExecutor(Executor):
     """The executor, marking the log lines of the task that executes a run with its ids
     (each run executes in a task of its own)."""
 
-    def execute(self, claim: Claim) -> AsyncIterator[Event]:
+    def execute(self, claim: Claim, watched: bool = True) -> AsyncIterator[Event]:
         set_run(claim.run.id, claim.run.thread_id)
-        return super().execute(claim)
+        return super().execute(claim, watched)
 
 
 def _status_listener(bus: LocalBus, metrics: Metrics) -> Callable[[str, Event], None]:

@@ -259,6 +259,11 @@ class FakeUpstreamApp:
             return _error_response(*reply.error)
         completion = _Completion(reply, body)
         if not body.get("stream"):
+            # As long as the same answer takes to stream: a token every interval after the
+            # first.
+            if self.tokens_per_second > 0:
+                tokens = sum(1 for _ in completion.token_chunks())
+                await asyncio.sleep((tokens - 1) / self.tokens_per_second)
             return JSONResponse(completion.whole())
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return StreamingResponse(

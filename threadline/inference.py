@@ -34,6 +34,10 @@ class ChatRequest:
     top_p: float | None = None
     response_format: dict[str, Any] | None = None
     max_completion_tokens: int | None = None
+    # Whether someone watches the answer as it comes (a streamed run). When nobody does,
+    # a client may ask the upstream for the whole completion at once and hand it over as
+    # chunks: one response to read instead of a chunk per token.
+    stream: bool = True
 
 
 class ModelError(Exception):
@@ -46,7 +50,9 @@ class ModelError(Exception):
 
 
 class ModelClient(Protocol):
-    """Streams one chat completion. Raises `ModelError` once retries are spent."""
+    """Streams one chat completion. Raises `ModelError` once retries are spent.
+
+    With `request.stream` false the chunks may all come at once, after the whole answer."""
 
     def stream(self, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]: ...
 
@@ -103,7 +109,16 @@ class OpenAIModelClient:
         await self._client.close()
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]:
-        response = await self._open(request)
+        if not request.stream:
+            whole = await self._whole(request)
+            if whole is not None:
+                for chunk in whole:
+                    yield _chunk(chunk)
+                return
+            attempts = 1  # the whole answer timed out: asked again, streamed
+        else:
+            attempts = 0
+        response = await self._open(request, attempts)
         yielded = 0
         try:
             async for data in _events(response):
@@ -119,9 +134,52 @@ class OpenAIModelClient:
         finally:
             await response.aclose()
 
-    async def _open(self, request: ChatRequest) -> httpx2.Response:
+    async def _whole(self, request: ChatRequest) -> list[dict[str, Any]] | None:
+        """A non-streamed completion, as the chunks that would have streamed it: one with
+        the whole message, then one with the usage. Failures are retried as a stream's
+        before its first chunk. None when the upstream sent no answer within the timeout:
+        a long answer is then asked for again, streamed, which the timeout bounds per chunk
+        and not as a whole (the timed-out call counts as the stream's first attempt)."""
         params = _create_params(request)
+        del params["stream_options"]
         attempts = 0
+        while True:
+            attempts += 1
+            try:
+                return _completion_chunks(await self._post_whole(params | {"stream": False}))
+            except openai.APITimeoutError as err:
+                if attempts > self._max_retries:
+                    raise _classify(err, attempts) from err
+                await asyncio.sleep(self._delay(attempts))
+                return None
+            except _RETRYABLE as err:
+                if attempts > self._max_retries:
+                    raise _classify(err, attempts) from err
+                await asyncio.sleep(self._delay(attempts))
+            except openai.APIStatusError as err:
+                raise _classify(err, attempts) from err
+            except openai.APIError as err:  # an error in a 200 response, as a stream's
+                detail = f"The model stream failed after 0 chunks: {_detail(err)}"
+                raise ModelError("server_error", detail) from err
+            except ValueError as err:
+                detail = f"The model stream failed after 0 chunks: {err}"
+                raise ModelError("server_error", detail) from err
+
+    async def _post_whole(self, body: dict[str, Any]) -> object:
+        """The JSON of the non-streamed response to `body`; an `error` in it is raised."""
+        response = await self._post(body)
+        try:
+            content = await response.aread()
+        except httpx2.TimeoutException as err:
+            raise openai.APITimeoutError(request=response.request) from err
+        except httpx2.HTTPError as err:
+            raise openai.APIConnectionError(request=response.request) from err
+        finally:
+            await response.aclose()
+        return _event_data(content, response)
+
+    async def _open(self, request: ChatRequest, attempts: int = 0) -> httpx2.Response:
+        params = _create_params(request)
         while True:
             attempts += 1
             try:
@@ -217,6 +275,29 @@ def _event_data(text: bytes, response: httpx2.Response) -> object:
             "An error occurred during streaming", response.request, body=event["error"]
         )
     return event
+
+
+def _completion_chunks(data: object) -> list[dict[str, Any]]:
+    """A non-streamed completion as the chunks of its stream: the message whole in one,
+    the usage in another."""
+    if not isinstance(data, dict):
+        raise ValueError(f"the model's response is not a JSON object: {data!r}"[:200])
+    envelope = ("id", "created", "model", "system_fingerprint")
+    base = {key: data[key] for key in envelope if key in data}
+    base["object"] = "chat.completion.chunk"
+    choices: list[dict[str, Any]] = []
+    for number, choice in enumerate(data.get("choices") or []):
+        message = choice.get("message") or {}
+        delta = {key: message[key] for key in ("role", "content", "refusal") if key in message}
+        calls = message.get("tool_calls")
+        if calls:
+            delta["tool_calls"] = [{"index": index} | call for index, call in enumerate(calls)]
+        entry = {"index": choice.get("index", number), "delta": delta}
+        choices.append(entry | {"finish_reason": choice.get("finish_reason")})
+    chunks = [base | {"choices": choices}]
+    if data.get("usage") is not None:
+        chunks.append(base | {"choices": [], "usage": data["usage"]})
+    return chunks
 
 
 def _chunk(data: object) -> ChatCompletionChunk:

@@ -32,6 +32,9 @@ class Reply:
     finish_reason: str | None = None
     usage: tuple[int, int] | None = (10, 5)
     delay: float = 0.0
+    # Sent as a whole completion comes to a request with `stream` false: one chunk with
+    # all the text, the tool calls and the finish reason (then the usage).
+    whole: bool = False
 
 
 @dataclass
@@ -69,10 +72,22 @@ class FakeModel:
             deltas.append({"tool_calls": [call | {"function": {"name": name, "arguments": ""}}]})
             deltas.append({"tool_calls": [{"index": index, "function": {"arguments": arguments}}]})
         finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
+        if reply.whole and reply.error is None:
+            delta: dict[str, Any] = {"content": reply.text or None}
+            if reply.tool_calls:
+                delta["tool_calls"] = [
+                    {"index": i, "id": f"up_{i}", "type": "function"}
+                    | {"function": {"name": name, "arguments": arguments}}
+                    for i, (name, arguments) in enumerate(reply.tool_calls)
+                ]
+            deltas = [delta]
         chunks = [base | {"choices": [{"index": 0, "delta": d}]} for d in deltas]
         if reply.error is not None:
             return chunks  # the stream breaks off after what was given with the error
-        chunks.append(base | {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+        if reply.whole:
+            chunks[-1]["choices"][0]["finish_reason"] = finish
+        else:
+            chunks.append(base | {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
         if reply.usage is not None:
             prompt, completion = reply.usage
             usage = {"prompt_tokens": prompt, "completion_tokens": completion}

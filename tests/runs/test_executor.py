@@ -835,3 +835,63 @@ async def test_a_run_born_leased_for_a_stream_starts_without_a_status_write(
     assert names(events)[0] == "thread.run.in_progress"
     assert names(events)[-1] == "thread.run.completed"
     assert (await harness.get(run)).started_at == run.started_at
+
+
+# An answer that comes whole (a run nobody streams asks the upstream for a whole completion)
+
+
+async def test_a_whole_answer_is_stored_with_the_runs_end(harness: Harness) -> None:
+    harness.model.enqueue(Reply(text="Hello there, friend", usage=(12, 4), whole=True))
+    run = await harness.start("Hi")
+    claim = await harness.store.claim_next_run(OWNER, time.time(), 30.0)
+    assert claim is not None
+    writes: list[str] = []
+    insert_step, end_run = harness.store.insert_step, harness.store.end_run
+
+    async def counted_insert(*args: Any, **kwargs: Any) -> None:
+        writes.append("insert_step")
+        await insert_step(*args, **kwargs)
+
+    async def counted_end(*args: Any, **kwargs: Any) -> Any:
+        writes.append("end_run")
+        return await end_run(*args, **kwargs)
+
+    harness.store.insert_step = counted_insert  # type: ignore[method-assign]
+    harness.store.end_run = counted_end  # type: ignore[method-assign]
+    events = [event async for event in harness.executor.execute(claim, watched=False)]
+    assert writes == ["end_run"]
+    assert names(events) == [
+        "thread.run.in_progress",
+        *MESSAGE_EVENTS,
+        "thread.message.delta",
+        "thread.message.completed",
+        "thread.run.step.completed",
+        "thread.run.completed",
+    ]
+    message = await harness.reply(run)
+    assert delta_text(events) == text_of(message) == "Hello there, friend"
+    assert message.status == "completed"
+    [step] = await harness.steps(run)
+    assert (step.status, step.usage) == ("completed", usage(12, 4))
+    assert harness.model.history[0].stream is False
+    assert (await harness.get(run)).status == "completed"
+
+
+async def test_a_whole_answer_with_tool_calls_is_stored_before_its_tool_step(
+    harness: Harness,
+) -> None:
+    harness.model.enqueue(
+        Reply(text="Let me look.", tool_calls=(("get_weather", '{"city": "Paris"}'),), whole=True)
+    )
+    run = await harness.start("Weather?", assistant={"tools": [WEATHER]})
+    claim = await harness.store.claim_next_run(OWNER, time.time(), 30.0)
+    assert claim is not None
+    [event async for event in harness.executor.execute(claim, watched=False)]
+    assert (await harness.get(run)).status == "requires_action"
+    message = await harness.reply(run)
+    assert (message.status, text_of(message)) == ("completed", "Let me look.")
+    steps = await harness.steps(run)
+    assert [(s.type, s.status) for s in steps] == [
+        ("message_creation", "completed"),
+        ("tool_calls", "in_progress"),
+    ]

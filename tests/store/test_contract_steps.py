@@ -211,10 +211,24 @@ async def test_delete_thread_removes_runs_and_steps(store: Store) -> None:
     assert [s.id for s in await store.run_steps(kept.id)] == kept_steps
 
 
+async def test_a_step_is_inserted_with_the_message_it_creates(store: Store) -> None:
+    owner = await new_run(store, "in_progress")
+    created = message(owner.thread_id, run_id=owner.id, status="in_progress", role="assistant")
+    creating = step(owner, "message_creation")
+    await store.insert_step(creating, created)
+    assert [s.id for s in await store.run_steps(owner.id)] == [creating.id]
+    assert await store.get_message(owner.thread_id, created.id) == created
+    history = await store.thread_history(owner.thread_id)
+    assert created.id in [item.id for item in history]
+
+
 async def test_steps_of_a_deleted_run_raise_nothing(store: Store) -> None:
     doomed = await new_run(store)
     await store.delete_thread(doomed.thread_id)
     await store.insert_step(step(doomed))  # the executor may still be finishing it
+    gone = message(doomed.thread_id, run_id=doomed.id, status="in_progress", role="assistant")
+    await store.insert_step(step(doomed, "message_creation"), gone)
+    assert await store.get_message(doomed.thread_id, gone.id) is None
     assert await store.update_step("step_missing", lambda s: s) is None
 
 
@@ -243,6 +257,39 @@ async def test_end_run_closes_open_steps_and_messages_with_the_run(store: Store)
     assert stored is not None
     assert stored.status == "incomplete"
     assert await store.end_run("run_missing", lambda r: r, lambda s: s, lambda m: m) is None
+
+
+async def test_end_run_stores_a_created_message_and_its_step_closed(store: Store) -> None:
+    owner = await new_run(store, "in_progress")
+    earlier = step(owner, "tool_calls", status="completed")
+    await store.insert_step(earlier)
+    created = message(owner.thread_id, run_id=owner.id, status="in_progress", role="assistant")
+    creating = step(owner, "message_creation")
+    ending = await store.end_run(
+        owner.id,
+        lambda r: r.model_copy(update={"status": "completed"}),
+        lambda s: s.model_copy(update={"status": "completed"}),
+        lambda m: m.model_copy(update={"status": "completed"}),
+        (creating, created),
+    )
+    assert ending is not None
+    assert [(s.id, s.status) for s in ending.steps] == [(creating.id, "completed")]
+    assert [(m.id, m.status) for m in ending.messages] == [(created.id, "completed")]
+    stored = await store.run_steps(owner.id)
+    assert [(s.id, s.status) for s in stored] == [
+        (earlier.id, "completed"),
+        (creating.id, "completed"),
+    ]
+    kept = await store.get_message(owner.thread_id, created.id)
+    assert kept is not None
+    assert kept.status == "completed"
+    gone = await new_run(store, "in_progress")
+    await store.delete_thread(gone.thread_id)
+    lost = message(gone.thread_id, run_id=gone.id, status="in_progress", role="assistant")
+    lost_step = step(gone, "message_creation")
+    same = (lambda r: r, lambda s: s, lambda m: m)
+    assert await store.end_run(gone.id, *same, (lost_step, lost)) is None
+    assert await store.run_steps(gone.id) == []
 
 
 async def test_end_run_writes_nothing_when_the_change_refuses(store: Store) -> None:

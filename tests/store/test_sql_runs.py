@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -111,5 +112,23 @@ async def test_ids_a_database_cannot_hold(sql_url: str) -> None:
         assert await store.run_steps("run_\x00") == []
         assert await store.thread_history("thread_\x00") == []
         assert await store.get_run(new_id("thread"), "run_\x00") is None
+    finally:
+        await store.close()
+
+
+async def test_history_items_are_parsed_again_once_changed(tmp_path: Path) -> None:
+    """The parsed history is reused only for the very JSON it was parsed from."""
+    store = await open_store(str(tmp_path / "history.db"))
+    try:
+        owner = thread()
+        first = message(owner.id)
+        await store.insert_thread(owner, [first])
+        [before] = await store.thread_history(owner.id)
+        [again] = await store.thread_history(owner.id)
+        assert again == before == first
+        edited = first.model_copy(update={"metadata": {"k": "v"}})
+        assert await store.replace_message(edited)
+        [after] = await store.thread_history(owner.id)
+        assert after == edited
     finally:
         await store.close()

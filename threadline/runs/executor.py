@@ -7,9 +7,10 @@ that was cancelled or expired meanwhile stops the executor at its next write."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -66,11 +67,12 @@ class Executor:
     tools: BuiltinTools = field(default_factory=BuiltinTools)
     config: ExecutorConfig = field(default_factory=ExecutorConfig)
 
-    async def execute(self, claim: Claim) -> AsyncIterator[Event]:
-        """Drive the claimed run as far as it can go (an end, or requires_action)."""
+    async def execute(self, claim: Claim, watched: bool = True) -> AsyncIterator[Event]:
+        """Drive the claimed run as far as it can go (an end, or requires_action).
+        `watched`: a client streams the events (else the model's answers may come whole)."""
         run = claim.run
         try:
-            async for event in self._start(claim):
+            async for event in self._start(claim, watched):
                 yield event
         except ModelError as error:
             async for event in self._fail(run.id, error.code, error.message):
@@ -83,7 +85,7 @@ class Executor:
         finally:
             self.bus.forget(run.id)
 
-    async def _start(self, claim: Claim) -> AsyncIterator[Event]:
+    async def _start(self, claim: Claim, watched: bool) -> AsyncIterator[Event]:
         run = claim.run
         if run.status == "cancelling":
             for event in await end_run(self.store, run.id, "cancelled"):
@@ -110,7 +112,7 @@ class Executor:
                 return
             run = started
             yield run_event(run)
-        async for event in self._loop(run, self.model, fresh, history):
+        async for event in self._loop(run, self.model, fresh, history, watched):
             yield event
 
     async def _move(self, run_id: str, to: RunStatus, **changes: object) -> Run | None:
@@ -143,6 +145,7 @@ class Executor:
         model: ModelClient,
         fresh: bool,
         history: list[Message | RunStep] | None,
+        watched: bool,
     ) -> AsyncIterator[Event]:
         steps = [] if fresh else await self.store.run_steps(run.id)
         async for event in self._complete_answered_steps(steps):
@@ -160,7 +163,7 @@ class Executor:
                     return
                 current = checked
             flow = _Flow()
-            async for event in self._turn(current, model, flow, first_call, history):
+            async for event in self._turn(current, model, flow, first_call, history, watched):
                 yield event
             if not flow.again:
                 return
@@ -196,6 +199,7 @@ class Executor:
         flow: _Flow,
         first_call: bool,
         history: list[Message | RunStep] | None,
+        watched: bool,
     ) -> AsyncIterator[Event]:
         used = run.usage or Usage()
         budget = _Budget(run, used)
@@ -221,7 +225,8 @@ class Executor:
             async for event in self._incomplete(run.id, "max_prompt_tokens"):
                 yield event
             return
-        turn = Turn(self.store, model, run, prompt.request, code_files=self.tools.output_files)
+        request = prompt.request if watched else replace(prompt.request, stream=False)
+        turn = Turn(self.store, model, run, request, code_files=self.tools.output_files)
         unwatch = self.bus.watch(run.id, turn.interrupt)
         try:
             async for event in turn.events():
@@ -253,6 +258,18 @@ class Executor:
         """The answer is whole: its message and step, the run's usage and its status are
         stored in one write. None when the run can no longer complete (it was cancelled or
         expired meanwhile): the caller then stores them one by one as before."""
+        try:
+            return await self._end_completed(run, turn, usage, total)
+        except Exception:
+            # The run fails next: the message its client may have seen stays, as it would
+            # had it been stored at its first delta.
+            with contextlib.suppress(Exception):
+                await turn.store_message()
+            raise
+
+    async def _end_completed(
+        self, run: Run, turn: Turn, usage: Usage, total: Usage
+    ) -> list[Event] | None:
         content = await turn.final_content()
         message, step, at = turn.message, turn.message_step, now()
 
@@ -273,6 +290,7 @@ class Executor:
                 lambda r: states.transition(r, "completed", at, usage=total),
                 close_step,
                 close,
+                turn.unstored(),
             )
         except states.TransitionError:
             return None

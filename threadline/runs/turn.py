@@ -67,6 +67,9 @@ class Turn:
     usage: Usage | None = None
     finish_reason: str | None = None
     stopped: bool = False
+    # The message and its step are not stored yet (a whole answer nobody streams: they
+    # are stored when the run ends, or before anything else reads or changes them).
+    _unstored: bool = False
     _interrupt: bool = False
     _waiting: bool = False
     _task: asyncio.Task[Any] | None = None
@@ -121,6 +124,7 @@ class Turn:
         message is read first: whoever ended the run may have closed it already."""
         if self.message is None or not self.text:
             return
+        await self.store_message()
         stored = await self.store.get_message(self.message.thread_id, self.message.id)
         if stored is not None:
             self.message = stored.model_copy(update={"content": self._content()})
@@ -172,6 +176,12 @@ class Turn:
                     yield event
             if choice.finish_reason:
                 self.finish_reason = choice.finish_reason
+        # A new message is stored after its first delta went out: the store's latency stays
+        # off the time to first token; nothing else writes the message before this returns.
+        # An answer that came whole to a run nobody streams (its first chunk also ends it)
+        # is stored later, with the run's end when that ends the run: one write fewer.
+        if self._unstored and (self.request.stream or self.finish_reason is None):
+            await self.store_message()
 
     async def _text(self, piece: str) -> AsyncIterator[Event]:
         opening = self.message is None
@@ -182,11 +192,19 @@ class Turn:
         self.text.append(piece)
         yield Event("thread.message.delta", MessageDelta.text(self.message.id, piece))
         if opening:
-            # Stored after the first delta went out: the store's latency stays off the
-            # time to first token; nothing else writes the message before this returns.
-            assert self.message_step is not None
-            await self.store.insert_step(self.message_step)
-            await self.store.insert_message(self.message)
+            self._unstored = True  # stored at the end of this chunk (`_chunk`)
+
+    async def store_message(self) -> None:
+        """Store the message and its step if they are not stored yet."""
+        if self._unstored and self.message is not None and self.message_step is not None:
+            self._unstored = False
+            await self.store.insert_step(self.message_step, self.message)
+
+    def unstored(self) -> tuple[RunStep, Message] | None:
+        """The message's step and the message, when they are not stored yet."""
+        if self._unstored and self.message is not None and self.message_step is not None:
+            return self.message_step, self.message
+        return None
 
     def _new_message(self) -> list[Event]:
         run, at = self.run, now()
@@ -272,6 +290,7 @@ class Turn:
         message, step = self.message, self.message_step
         if message is None or step is None or message.status != "in_progress":
             return []
+        await self.store_message()
         at = now()
         message = close_message(
             message.model_copy(update={"content": await self._annotated()}),

@@ -23,6 +23,7 @@ from threadline.runs.bus import Bus
 from threadline.runs.closing import end_run
 from threadline.runs.events import Event
 from threadline.runs.executor import Executor
+from threadline.runs.states import TERMINAL
 from threadline.store.base import Claim, Lease, Store
 
 __all__ = ["Worker", "WorkerConfig"]
@@ -52,6 +53,10 @@ class WorkerConfig:
     # Seconds between reads of the held runs' statuses, to see cancels and expiries made
     # by other processes; None when this process is the only one (the bus tells it all).
     watch_interval: float | None = None
+
+
+def _ends_run(event: Event) -> bool:
+    return isinstance(event.data, Run) and event.data.status in TERMINAL
 
 
 class Worker:
@@ -164,15 +169,20 @@ class Worker:
                 await task
         self._loops = []
 
-    async def execute(self, claim: Claim) -> AsyncIterator[Event]:
-        """Execute a claimed run under this worker's lease, yielding its events."""
+    async def execute(self, claim: Claim, watched: bool = True) -> AsyncIterator[Event]:
+        """Execute a claimed run under this worker's lease, yielding its events (`watched`:
+        to a client that streams them)."""
+        ended = False
         try:
-            async for event in self.executor.execute(claim):
+            async for event in self.executor.execute(claim, watched):
                 if self.listener is not None:
                     self.listener(claim.run.id, event)
+                ended = _ends_run(event)
                 yield event
         finally:
-            await self.store.release_run(claim.run.id, self.owner)
+            # A run that ended is never claimed again: its lease needs no write to let go.
+            if not ended:
+                await self.store.release_run(claim.run.id, self.owner)
 
     async def _claim_loop(self) -> None:
         while True:
@@ -196,7 +206,7 @@ class Worker:
 
     async def _drain(self, claim: Claim) -> None:
         try:
-            async for _ in self.execute(claim):
+            async for _ in self.execute(claim, watched=False):
                 pass
         finally:
             self._held.pop(claim.run.id, None)

@@ -200,10 +200,13 @@ class Store(Protocol):
         change: Callable[[Run], Run],
         close_step: Callable[[RunStep], RunStep],
         close_message: Callable[[Message], Message],
+        created: tuple[RunStep, Message] | None = None,
     ) -> RunEnding | None:
         """In one transaction: `change` the run (as `update_run`), then `close_step` each of
         its in-progress steps and `close_message` each of its in-progress messages. So a
-        client never sees an ended run with open steps."""
+        client never sees an ended run with open steps. `created`: a message-creation step
+        and its message not stored yet, stored here closed like the others (last in the
+        ending's lists); nothing is stored when the run is gone."""
         ...
 
     async def claim_next_run(self, owner: str, now: float, lease_seconds: float) -> Claim | None:
@@ -233,7 +236,11 @@ class Store(Protocol):
         ...
 
     # Run steps
-    async def insert_step(self, step: RunStep) -> None: ...
+    async def insert_step(self, step: RunStep, message: Message | None = None) -> None:
+        """Insert the step; with `message` (the message it creates), insert that too, in
+        the same write (as `insert_message` would: nothing when the thread is gone)."""
+        ...
+
     async def get_step(self, thread_id: str, run_id: str, step_id: str) -> RunStep | None: ...
     async def update_step(
         self, step_id: str, change: Callable[[RunStep], RunStep]

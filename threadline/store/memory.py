@@ -163,12 +163,19 @@ class MemoryStore(MemoryVectorStores):
         change: Callable[[Run], Run],
         close_step: Callable[[RunStep], RunStep],
         close_message: Callable[[Message], Message],
+        created: tuple[RunStep, Message] | None = None,
     ) -> RunEnding | None:
         run = await self.update_run(run_id, change)
         if run is None:
             return None
         steps = _close_open(self._steps, lambda s: s.run_id == run_id, close_step)
         messages = _close_open(self._messages, lambda m: m.run_id == run_id, close_message)
+        if created is not None:
+            step, message = close_step(created[0]), close_message(created[1])
+            self._steps.add(next(self._seq), step)
+            await self.insert_message(message)
+            steps.append(step)
+            messages.append(message)
         return RunEnding(run, steps, messages)
 
     def _claimable(self, run: Run, now: float) -> bool:
@@ -229,8 +236,10 @@ class MemoryStore(MemoryVectorStores):
         return due[:limit]
 
     # Run steps
-    async def insert_step(self, step: RunStep) -> None:
+    async def insert_step(self, step: RunStep, message: Message | None = None) -> None:
         self._steps.add(next(self._seq), step)
+        if message is not None:
+            await self.insert_message(message)
 
     async def get_step(self, thread_id: str, run_id: str, step_id: str) -> RunStep | None:
         step = self._steps.get(step_id)

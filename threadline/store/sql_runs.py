@@ -75,6 +75,11 @@ class SQLRunStore(SQLBase):
         self._step_writes = queries.Writable(_steps)
         self._run_steps = select(s.data).where(s.run_id == bindparam("p_run_id")).order_by(s.seq)
         self._history = queries.history()
+        # A thread's history is read back on every run of it, and parsing it was most of
+        # a long thread's run: items parsed, by the very JSON they were parsed from (an
+        # edited item is parsed anew). Nothing changes the items it hands out.
+        self._parsed: dict[str, Message | RunStep] = {}
+        self._parsed_chars = 0
         m = schema.messages.c
         self._run_messages = select(m.data).where(m.run_id == bindparam("p_run_id")).order_by(m.seq)
         self._message_write = (
@@ -166,6 +171,7 @@ class SQLRunStore(SQLBase):
         change: Callable[[Run], Run],
         close_step: Callable[[RunStep], RunStep],
         close_message: Callable[[Message], Message],
+        created: tuple[RunStep, Message] | None = None,
     ) -> RunEnding | None:
         if not storable(run_id):
             return None
@@ -180,6 +186,12 @@ class SQLRunStore(SQLBase):
             messages = _close(conn, Message, self._run_messages, run_id, close_message)
             for message in messages:
                 conn.execute(self._message_write, _data_row(message))
+            if created is not None:
+                step, message = close_step(created[0]), close_message(created[1])
+                conn.execute(self._steps.insert, _step_row(step))
+                conn.execute(self._insert_message, message_row(message))
+                steps.append(step)
+                messages.append(message)
             return RunEnding(run, steps, messages)
 
         return await self._db.write(work)
@@ -230,10 +242,18 @@ class SQLRunStore(SQLBase):
         return [Run.model_validate_json(data) for data in rows]
 
     # Run steps
-    async def insert_step(self, step: RunStep) -> None:
+    async def insert_step(self, step: RunStep, message: Message | None = None) -> None:
         # A step of a run deleted meanwhile (with its thread) is gone with it.
         with contextlib.suppress(IntegrityError):
-            await self._insert(self._steps.insert, _step_row(step))
+            if message is None:
+                await self._insert(self._steps.insert, _step_row(step))
+                return
+
+            def work(conn: Connection) -> None:
+                conn.execute(self._steps.insert, _step_row(step))
+                conn.execute(self._insert_message, message_row(message))
+
+            await self._db.write(work)
 
     async def get_step(self, thread_id: str, run_id: str, step_id: str) -> RunStep | None:
         return await self._get(
@@ -271,10 +291,24 @@ class SQLRunStore(SQLBase):
             return []
         params = {"p_thread_id": thread_id}
         rows = await self._db.read(lambda conn: conn.execute(self._history, params).all())
-        return [
-            RunStep.model_validate_json(data) if is_step else Message.model_validate_json(data)
-            for _, is_step, data in rows
-        ]
+        return [self._parsed.get(data) or self._parse(is_step, data) for _, is_step, data in rows]
+
+    def _parse(self, is_step: object, data: str) -> Message | RunStep:
+        item = RunStep.model_validate_json(data) if is_step else Message.model_validate_json(data)
+        if len(data) > HISTORY_CACHE_CHARS // 8:
+            return item  # a huge item is not worth what it would push out
+        self._parsed_chars += len(data)
+        while self._parsed_chars > HISTORY_CACHE_CHARS:
+            oldest = next(iter(self._parsed))
+            del self._parsed[oldest]
+            self._parsed_chars -= len(oldest)
+        self._parsed[data] = item
+        return item
+
+
+# The JSON of the parsed history items kept, in characters (the oldest go first); the
+# parsed items take about as much again.
+HISTORY_CACHE_CHARS = 8_000_000
 
 
 def _update(
