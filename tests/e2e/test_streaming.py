@@ -193,16 +193,24 @@ def test_raw_sse_framing_and_every_event_matches_the_spec(
     assert stored.content[0].text.value == text == "Echo: raw"  # type: ignore[union-attr]
 
 
-def test_tool_call_deltas_match_the_spec(http: httpx.Client, assistant: Any) -> None:
-    content = 'call:get_weather({"city": "Quito", "unit": "celsius"})'
+def _step_deltas(
+    http: httpx.Client, assistant_id: str, content: str
+) -> tuple[list[tuple[str, str]], list[Any]]:
+    """The frames and step deltas of a streamed thread-and-run on `content`, every event
+    of its stream checked against the spec."""
     body = {
-        "assistant_id": assistant.id,
+        "assistant_id": assistant_id,
         "thread": {"messages": [{"role": "user", "content": content}]},
     }
     frames = parse_sse(_raw_stream(http, "threads/runs", body))
     for event, data in frames[:-1]:
         validate_stream_event(event, json.loads(data))
-    deltas = [json.loads(d)["delta"] for e, d in frames if e == "thread.run.step.delta"]
+    return frames, [json.loads(d)["delta"] for e, d in frames if e == "thread.run.step.delta"]
+
+
+def test_tool_call_deltas_match_the_spec(http: httpx.Client, assistant: Any) -> None:
+    content = 'call:get_weather({"city": "Quito", "unit": "celsius"})'
+    frames, deltas = _step_deltas(http, assistant.id, content)
     calls = [c for d in deltas for c in d["step_details"]["tool_calls"]]
     assert all(c["index"] == 0 for c in calls)
     assert "id" in calls[0]
@@ -276,14 +284,7 @@ def test_builtin_tool_call_deltas_match_the_spec(http: httpx.Client, client: ope
         model="fake-model", tools=[{"type": "code_interpreter"}]
     )
     content = 'call:code_interpreter({"code": "print(6 * 7)"})'
-    body = {
-        "assistant_id": assistant.id,
-        "thread": {"messages": [{"role": "user", "content": content}]},
-    }
-    frames = parse_sse(_raw_stream(http, "threads/runs", body))
-    for event, data in frames[:-1]:
-        validate_stream_event(event, json.loads(data))
-    deltas = [json.loads(d)["delta"] for e, d in frames if e == "thread.run.step.delta"]
+    frames, deltas = _step_deltas(http, assistant.id, content)
     [started] = deltas[0]["step_details"]["tool_calls"]
     assert started["type"] == "code_interpreter"
     assert started["code_interpreter"]["input"] == "print(6 * 7)"

@@ -59,10 +59,8 @@ async def drop_database(server_url: str, url: str) -> None:
     await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
-def postgres_session_url() -> Iterator[str]:
-    """One migrated scratch database for the session's store tests."""
-    server_url = _server_url()
+def _migrated_database(server_url: str) -> Iterator[str]:
+    """A new database on the server, migrated, dropped afterwards."""
     url = asyncio.run(create_database(server_url))
     try:
         asyncio.run(migrate(url))
@@ -71,30 +69,33 @@ def postgres_session_url() -> Iterator[str]:
         asyncio.run(drop_database(server_url, url))
 
 
+async def _emptied(url: str) -> str:
+    names = ", ".join(t.name for t in metadata.sorted_tables)
+    await _admin(url, f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_session_url() -> Iterator[str]:
+    """One migrated scratch database for the session's store tests."""
+    yield from _migrated_database(_server_url())
+
+
 @pytest.fixture
 async def postgres_url(postgres_session_url: str) -> str:
     """The session database, emptied."""
-    names = ", ".join(t.name for t in metadata.sorted_tables)
-    await _admin(postgres_session_url, f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-    return postgres_session_url
+    return await _emptied(postgres_session_url)
 
 
 @pytest.fixture(scope="session")
 def pgvector_session_url(pgvector_server_url: str) -> Iterator[str]:
-    url = asyncio.run(create_database(pgvector_server_url))
-    try:
-        asyncio.run(migrate(url))
-        yield url
-    finally:
-        asyncio.run(drop_database(pgvector_server_url, url))
+    yield from _migrated_database(pgvector_server_url)
 
 
 @pytest.fixture
 async def pgvector_url(pgvector_session_url: str) -> str:
     """A migrated database on the pgvector server, emptied (its vectors with its chunks)."""
-    names = ", ".join(t.name for t in metadata.sorted_tables)
-    await _admin(pgvector_session_url, f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-    return pgvector_session_url
+    return await _emptied(pgvector_session_url)
 
 
 VECTOR_BACKENDS = ["memory", "sqlite", "sqlite-numpy", "postgres", "pgvector"]
