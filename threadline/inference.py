@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, cast
 
-import httpx2
-import openai
-import orjson
+import aiohttp
 import pydantic
 from openai._models import construct_type  # the SDK's lenient builder, for odd upstreams
 from openai.types.chat import ChatCompletionChunk
+
+from threadline.upstream_http import (
+    UpstreamBrokenError,
+    UpstreamHTTP,
+    UpstreamStatusError,
+    UpstreamTimeoutError,
+    UpstreamUnreachableError,
+    events,
+)
 
 __all__ = ["ChatRequest", "ModelClient", "ModelError", "OpenAIModelClient"]
 
@@ -58,17 +64,15 @@ class ModelClient(Protocol):
 
 
 _BACKOFF_CAP_SECONDS = 8.0
-_KEEP_ALIVE = 32
-_DRAIN_SECONDS = 0.1
-_RETRYABLE = (openai.APIConnectionError, openai.InternalServerError)
+_Failure = UpstreamTimeoutError | UpstreamUnreachableError | UpstreamStatusError
 
 
 class OpenAIModelClient:
-    """`ModelClient` over any OpenAI-compatible chat-completions endpoint (the `openai` SDK).
+    """`ModelClient` over any OpenAI-compatible chat-completions endpoint.
 
-    The SDK's own retries are off: this class retries 5xx, timeouts and connection errors
-    itself, and only before the first chunk, since a half-streamed answer cannot be replayed.
-    """
+    Retries 5xx, timeouts and connection errors, and only before the first chunk, since a
+    half-streamed answer cannot be replayed. The HTTP is `upstream_http.UpstreamHTTP`; the
+    chunks are the SDK's `ChatCompletionChunk`."""
 
     def __init__(
         self,
@@ -78,35 +82,13 @@ class OpenAIModelClient:
         timeout: float = 60.0,
         max_retries: int = 3,
         backoff: float = 0.5,
-        http_client: httpx2.AsyncClient | None = None,
     ) -> None:
-        # One HTTP client, shared with the SDK. No cap on connections (the SDK's caps them
-        # at 1,000: more streams at once would wait for one), and few idle ones kept: the
-        # pool polls every idle connection's socket on each request (32 measured best).
-        self._http = http_client or httpx2.AsyncClient(
-            limits=httpx2.Limits(max_connections=None, max_keepalive_connections=_KEEP_ALIVE),
-            follow_redirects=True,
-        )
-        self._client = openai.AsyncOpenAI(
-            base_url=base_url,
-            api_key=api_key or "unused",
-            max_retries=0,
-            timeout=httpx2.Timeout(timeout),
-            http_client=self._http,
-        )
-        self._url = base_url.rstrip("/") + "/chat/completions"
-        self._headers = {
-            "Authorization": f"Bearer {api_key or 'unused'}",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": "threadline",
-        }
-        self._timeout = httpx2.Timeout(timeout).as_dict()
+        self._http = UpstreamHTTP(base_url.rstrip("/") + "/chat/completions", api_key, timeout)
         self._max_retries = max_retries
         self._backoff = backoff
 
     async def close(self) -> None:
-        await self._client.close()
+        await self._http.close()
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]:
         if not request.stream:
@@ -121,18 +103,14 @@ class OpenAIModelClient:
         response = await self._open(request, attempts)
         yielded = 0
         try:
-            async for data in _events(response):
+            async for data in events(response):
                 yielded += 1
                 yield _chunk(data)
-            await _drain(response)
-        except openai.APIError as err:
-            detail = f"The model stream failed after {yielded} chunks: {_detail(err)}"
-            raise ModelError("server_error", detail) from err
-        except (httpx2.HTTPError, ValueError) as err:
-            detail = f"The model stream failed after {yielded} chunks: {err or type(err).__name__}"
+        except (UpstreamBrokenError, aiohttp.ClientError, TimeoutError, ValueError) as err:
+            detail = f"The model stream failed after {yielded} chunks: {_said(err)}"
             raise ModelError("server_error", detail) from err
         finally:
-            await response.aclose()
+            response.release()
 
     async def _whole(self, request: ChatRequest) -> list[dict[str, Any]] | None:
         """A non-streamed completion, as the chunks that would have streamed it: one with
@@ -146,135 +124,43 @@ class OpenAIModelClient:
         while True:
             attempts += 1
             try:
-                return _completion_chunks(await self._post_whole(params | {"stream": False}))
-            except openai.APITimeoutError as err:
-                if attempts > self._max_retries:
-                    raise _classify(err, attempts) from err
-                await asyncio.sleep(self._delay(attempts))
+                whole = await self._http.post_whole(params | {"stream": False})
+                return _completion_chunks(whole)
+            except UpstreamTimeoutError as err:
+                await self._retry_or_raise(err, attempts)
                 return None
-            except _RETRYABLE as err:
-                if attempts > self._max_retries:
-                    raise _classify(err, attempts) from err
-                await asyncio.sleep(self._delay(attempts))
-            except openai.APIStatusError as err:
-                raise _classify(err, attempts) from err
-            except openai.APIError as err:  # an error in a 200 response, as a stream's
-                detail = f"The model stream failed after 0 chunks: {_detail(err)}"
-                raise ModelError("server_error", detail) from err
-            except ValueError as err:
-                detail = f"The model stream failed after 0 chunks: {err}"
+            except (UpstreamStatusError, UpstreamUnreachableError) as err:
+                await self._retry_or_raise(err, attempts)
+            except (UpstreamBrokenError, ValueError) as err:  # a 200 that is no answer
+                detail = f"The model stream failed after 0 chunks: {_said(err)}"
                 raise ModelError("server_error", detail) from err
 
-    async def _post_whole(self, body: dict[str, Any]) -> object:
-        """The JSON of the non-streamed response to `body`; an `error` in it is raised."""
-        response = await self._post(body)
-        try:
-            content = await response.aread()
-        except httpx2.TimeoutException as err:
-            raise openai.APITimeoutError(request=response.request) from err
-        except httpx2.HTTPError as err:
-            raise openai.APIConnectionError(request=response.request) from err
-        finally:
-            await response.aclose()
-        return _event_data(content, response)
-
-    async def _open(self, request: ChatRequest, attempts: int = 0) -> httpx2.Response:
+    async def _open(self, request: ChatRequest, attempts: int = 0) -> aiohttp.ClientResponse:
         params = _create_params(request)
         while True:
             attempts += 1
             try:
-                return await self._post(params | {"stream": True})
-            except openai.BadRequestError as err:
-                if "stream_options" not in params or "stream_options" not in _detail(err):
-                    raise _classify(err, attempts) from err
-                del params["stream_options"]  # this server rejects it; usage may not come
-            except _RETRYABLE as err:
-                if attempts > self._max_retries:
-                    raise _classify(err, attempts) from err
-                await asyncio.sleep(self._delay(attempts))
-            except openai.APIError as err:
-                raise _classify(err, attempts) from err
+                return await self._http.post(params | {"stream": True})
+            except UpstreamStatusError as err:
+                if (
+                    err.status == 400
+                    and "stream_options" in params
+                    and "stream_options" in err.detail
+                ):
+                    del params["stream_options"]  # this server rejects it; no usage then
+                    continue
+                await self._retry_or_raise(err, attempts)
+            except (UpstreamTimeoutError, UpstreamUnreachableError) as err:
+                await self._retry_or_raise(err, attempts)
 
-    async def _post(self, body: dict[str, Any]) -> httpx2.Response:
-        """The streamed response to `body`, its failures raised as the SDK's errors.
-
-        Straight on the SDK's HTTP client: the SDK's request machinery cost ~1 ms of CPU
-        per call. Chunks come back as dicts that `_chunk` validates ~20x faster than the
-        SDK's lenient construction of `chat.completions.create`."""
-        request = httpx2.Request(
-            "POST",
-            self._url,
-            content=orjson.dumps(body),
-            headers=self._headers,
-            extensions={"timeout": self._timeout},
-        )
-        try:
-            response = await self._http.send(request, stream=True)
-        except httpx2.TimeoutException as err:
-            raise openai.APITimeoutError(request=request) from err
-        except httpx2.HTTPError as err:
-            raise openai.APIConnectionError(request=request) from err
-        if response.status_code >= 400:
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
-            raise self._client._make_status_error_from_response(response)
-        return response
-
-    def _delay(self, attempt: int) -> float:
-        ceiling = min(_BACKOFF_CAP_SECONDS, self._backoff * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
-
-
-async def _events(response: httpx2.Response) -> AsyncIterator[object]:
-    """The JSON data of each server-sent event until `[DONE]`; an event that carries an
-    `error` raises it, as the SDK does."""
-    data: list[bytes] = []
-    async for line in _lines(response):
-        if line.startswith(b"data:"):
-            data.append(line[6:] if line.startswith(b"data: ") else line[5:])
-        elif not line and data:  # a blank line ends the event
-            text, data = b"\n".join(data), []
-            if text.startswith(b"[DONE]"):
-                return
-            yield _event_data(text, response)
-    if data and not data[0].startswith(b"[DONE]"):  # the last event, unterminated
-        yield _event_data(b"\n".join(data), response)
-
-
-async def _lines(response: httpx2.Response) -> AsyncIterator[bytes]:
-    """The body's lines, without their endings (LF, CRLF or CR): bytes, which cost less
-    than httpx's decoding to text and splitting (a third of the time per chunk)."""
-    pending = b""
-    async for chunk in response.aiter_bytes():
-        pending += chunk
-        if pending.endswith(b"\r"):
-            continue  # the LF of a CRLF may follow
-        lines = pending.splitlines()
-        pending = b"" if pending.endswith(b"\n") else lines.pop() if lines else b""
-        for line in lines:
-            yield line
-    for line in pending.splitlines():
-        yield line
-
-
-async def _drain(response: httpx2.Response) -> None:
-    """Read what follows `[DONE]` (the end of the chunked body), briefly: a response closed
-    before its end takes its connection with it, and the next call connects anew."""
-    with contextlib.suppress(httpx2.HTTPError, httpx2.StreamError, TimeoutError):
-        async with asyncio.timeout(_DRAIN_SECONDS):
-            async for _ in cast(AsyncIterator[bytes], response.stream):
-                pass
-
-
-def _event_data(text: bytes, response: httpx2.Response) -> object:
-    event: object = orjson.loads(text)
-    if isinstance(event, dict) and event.get("error"):
-        raise openai.APIError(
-            "An error occurred during streaming", response.request, body=event["error"]
-        )
-    return event
+    async def _retry_or_raise(self, err: _Failure, attempts: int) -> None:
+        """Wait before the next attempt; or raise the failure as the run's error when it is
+        not worth another (a 4xx) or the retries are spent."""
+        final = isinstance(err, UpstreamStatusError) and err.status < 500
+        if final or attempts > self._max_retries:
+            raise _classify(err, attempts) from err
+        ceiling = min(_BACKOFF_CAP_SECONDS, self._backoff * 2 ** (attempts - 1))
+        await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
 
 
 def _completion_chunks(data: object) -> list[dict[str, Any]]:
@@ -329,30 +215,19 @@ def _create_params(request: ChatRequest) -> dict[str, Any]:
     return params
 
 
-def _classify(err: openai.APIError, attempts: int) -> ModelError:
+def _classify(err: _Failure, attempts: int) -> ModelError:
     tries = f" after {attempts} attempts" if attempts > 1 else ""
-    if isinstance(err, openai.APITimeoutError):
+    if isinstance(err, UpstreamTimeoutError):
         return ModelError("server_error", f"The model endpoint timed out{tries}")
-    if isinstance(err, openai.APIConnectionError):
-        return ModelError(
-            "server_error", f"Could not reach the model endpoint{tries}: {err.__cause__ or err}"
-        )
-    status = err.status_code if isinstance(err, openai.APIStatusError) else None
-    message = f"The model endpoint returned {status}{tries}: {_detail(err)}"
-    if status == 429:
+    if isinstance(err, UpstreamUnreachableError):
+        return ModelError("server_error", f"Could not reach the model endpoint{tries}: {err}")
+    message = f"The model endpoint returned {err.status}{tries}: {err.detail}"
+    if err.status == 429:
         return ModelError("rate_limit_exceeded", message)
-    if status is None or status >= 500:
+    if err.status >= 500:
         return ModelError("server_error", message)
     return ModelError("invalid_prompt", message)
 
 
-def _detail(err: openai.APIError) -> str:
-    """The upstream's own error message, not the SDK's `Error code: ...` wrapping."""
-    body = err.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return str(inner["message"])
-    if isinstance(body, str) and body.strip():
-        return body.strip()
-    return err.message
+def _said(err: Exception) -> str:
+    return str(err) or type(err).__name__
