@@ -204,9 +204,10 @@ def _status_listener(bus: LocalBus, metrics: Metrics) -> Callable[[str, Event], 
     def listen(run_id: str, event: Event) -> None:
         name = event.event
         if name.startswith("thread.run.") and not name.startswith("thread.run.step"):
-            bus.run_updated(run_id)
-            if isinstance(event.data, Run):
-                metrics.run_status(event.data)
+            run = event.data if isinstance(event.data, Run) else None
+            bus.run_updated(run_id, run)
+            if run is not None:
+                metrics.run_status(run)
         elif name == "thread.run.step.created":
             set_step(getattr(event.data, "id", ""))
 

@@ -10,7 +10,28 @@ import asyncio
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["Bus", "LocalBus"]
+from threadline.protocol.runs import Run
+
+__all__ = ["Bus", "LocalBus", "Update"]
+
+
+class Update:
+    """The next update of one run, once it comes: with the run as it was written, when the
+    one who wrote it said so (in one process, a waiter then needs no read of its own)."""
+
+    def __init__(self) -> None:
+        self._done = asyncio.Event()
+        self.run: Run | None = None
+
+    def set(self, run: Run | None) -> None:
+        self.run = run
+        self._done.set()
+
+    def is_set(self) -> bool:
+        return self._done.is_set()
+
+    async def wait(self) -> None:
+        await self._done.wait()
 
 
 class Bus(Protocol):
@@ -29,18 +50,19 @@ class Bus(Protocol):
     def forget(self, run_id: str) -> None:
         """Drop what is kept for a run whose executor has finished."""
 
-    def run_updated(self, run_id: str) -> None:
-        """A run's status changed; wakes `wait_for_update` callers."""
+    def run_updated(self, run_id: str, run: Run | None = None) -> None:
+        """A run's status changed (to `run`, when the caller has it as it was written);
+        wakes `wait_for_update` callers."""
 
-    def expect_update(self, run_id: str) -> asyncio.Event:
-        """The event the next `run_updated(run_id)` sets. Taken before the run is read and
+    def expect_update(self, run_id: str) -> Update:
+        """What the next `run_updated(run_id)` sets. Taken before the run is read and
         passed to `wait_for_update`, an update between the read and the wait is not lost."""
 
     async def wait_for_update(
-        self, run_id: str, seconds: float, expected: asyncio.Event | None = None
-    ) -> None:
-        """Return when `run_updated(run_id)` is signalled (since `expected` was taken), or
-        after `seconds`."""
+        self, run_id: str, seconds: float, expected: Update | None = None
+    ) -> Run | None:
+        """Return when `run_updated(run_id)` is signalled (since `expected` was taken), with
+        the run it told of, if any; or after `seconds`, with None."""
 
 
 class LocalBus:
@@ -48,7 +70,7 @@ class LocalBus:
 
     def __init__(self) -> None:
         self._work = asyncio.Event()
-        self._updates: dict[str, asyncio.Event] = {}
+        self._updates: dict[str, Update] = {}
         self._watchers: dict[str, list[Callable[[], None]]] = {}
 
     def work_available(self) -> None:
@@ -82,20 +104,24 @@ class LocalBus:
     def forget(self, run_id: str) -> None:
         self._watchers.pop(run_id, None)
 
-    def run_updated(self, run_id: str) -> None:
-        event = self._updates.pop(run_id, None)
-        if event is not None:
-            event.set()
+    def run_updated(self, run_id: str, run: Run | None = None) -> None:
+        update = self._updates.pop(run_id, None)
+        if update is not None:
+            update.set(run)
 
-    def expect_update(self, run_id: str) -> asyncio.Event:
-        return self._updates.setdefault(run_id, asyncio.Event())
+    def expect_update(self, run_id: str) -> Update:
+        update = self._updates.get(run_id)
+        if update is None:
+            update = self._updates[run_id] = Update()
+        return update
 
     async def wait_for_update(
-        self, run_id: str, seconds: float, expected: asyncio.Event | None = None
-    ) -> None:
-        event = expected if expected is not None else self.expect_update(run_id)
+        self, run_id: str, seconds: float, expected: Update | None = None
+    ) -> Run | None:
+        update = expected if expected is not None else self.expect_update(run_id)
         try:
             async with asyncio.timeout(seconds):
-                await event.wait()
+                await update.wait()
         except TimeoutError:
-            return
+            return None
+        return update.run

@@ -176,9 +176,11 @@ class RunService:
             if left <= 0:
                 break
             wait = min(left, self.poll_interval or left)
-            await self.bus.wait_for_update(run_id, wait, expected)
+            told = await self.bus.wait_for_update(run_id, wait, expected)
             expected = self.bus.expect_update(run_id)
-            run = await self.get(thread_id, run_id)
+            # The run as its writer told it, in this process: as fresh as a read, since
+            # any later update sets `expected`.
+            run = told if told is not None else await self.get(thread_id, run_id)
         return run
 
     async def list(self, thread_id: str, query: ListQuery) -> ListPage[Run]:
@@ -208,7 +210,7 @@ class RunService:
         if cancelled is None:
             raise NotFoundError.for_object("run", run_id)
         self.bus.run_changed(run_id)
-        self.bus.run_updated(run_id)
+        self.bus.run_updated(run_id, cancelled)
         return cancelled
 
     async def submit_tool_outputs(
@@ -230,7 +232,7 @@ class RunService:
             raise NotFoundError.for_object("run", run_id)
         if not request.stream:
             self.bus.work_available()
-        self.bus.run_updated(run_id)
+        self.bus.run_updated(run_id, queued)
         return queued
 
 
