@@ -120,16 +120,16 @@ class Upstream:
         return await reply(request)
 
 
+Serve = Callable[[Upstream], Awaitable[str]]
 Connect = Callable[[Upstream], Awaitable[OpenAIModelClient]]
 
 
 @pytest.fixture
-async def connect() -> AsyncIterator[Connect]:
-    """A client of each upstream, served on a socket of its own."""
+async def serve() -> AsyncIterator[Serve]:
+    """Each upstream served on a socket of its own: its base URL."""
     servers: list[TestServer] = []
-    clients: list[OpenAIModelClient] = []
 
-    async def make(upstream: Upstream) -> OpenAIModelClient:
+    async def start(upstream: Upstream) -> str:
         async def handle(request: web.Request) -> web.StreamResponse:
             return await upstream(request)
 
@@ -138,16 +138,26 @@ async def connect() -> AsyncIterator[Connect]:
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         servers.append(server)
-        base = str(server.make_url("/v1"))
-        client = OpenAIModelClient(base, "k", timeout=TIMEOUT, backoff=0.001)
+        return str(server.make_url("/v1"))
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture
+async def connect(serve: Serve) -> AsyncIterator[Connect]:
+    """A client of each upstream."""
+    clients: list[OpenAIModelClient] = []
+
+    async def make(upstream: Upstream) -> OpenAIModelClient:
+        client = OpenAIModelClient(await serve(upstream), "k", timeout=TIMEOUT, backoff=0.001)
         clients.append(client)
         return client
 
     yield make
     for client in clients:
         await client.close()
-    for server in servers:
-        await server.close()
 
 
 async def collect(
@@ -481,3 +491,23 @@ async def test_a_whole_answer_that_is_not_json_is_server_error(connect: Connect)
     error = await failing(await connect(Upstream(answer(200, b"<html>"))), WHOLE)
     assert error.code == "server_error"
     assert error.message.startswith("The model stream failed after 0 chunks: ")
+
+
+async def test_the_environments_proxy_carries_the_calls(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY (read when the client is made) is where the calls go; NO_PROXY exempts."""
+    upstream = Upstream(streaming(*TEXT))
+    proxy = await serve(upstream)  # it answers whichever URL it is asked for
+    monkeypatch.setenv("HTTP_PROXY", proxy.removesuffix("/v1"))
+    monkeypatch.setenv("NO_PROXY", "exempt.invalid")
+    client = OpenAIModelClient("http://model.invalid/v1", max_retries=0)
+    exempt = OpenAIModelClient("http://exempt.invalid/v1", max_retries=0)
+    try:
+        assert len(await collect(client)) == 3
+        assert upstream.headers[0]["Host"] == "model.invalid"
+        error = await failing(exempt)
+    finally:
+        await client.close()
+        await exempt.close()
+    assert error.message.startswith("Could not reach the model endpoint: ")

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import certifi
@@ -25,6 +27,7 @@ __all__ = [
     "UpstreamStatusError",
     "UpstreamTimeoutError",
     "UpstreamUnreachableError",
+    "env_proxy",
     "events",
 ]
 
@@ -68,6 +71,7 @@ class UpstreamHTTP:
         }
         # Per step, as httpx's timeout was: connecting, and each wait for the next bytes.
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        self._proxy = env_proxy(url)
         self._session: aiohttp.ClientSession | None = None
 
     def _pool(self) -> aiohttp.ClientSession:
@@ -76,7 +80,6 @@ class UpstreamHTTP:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0, ssl=context),
                 timeout=self._timeout,
-                trust_env=True,  # HTTPS_PROXY and NO_PROXY, as the SDK's client honours them
             )
         return self._session
 
@@ -89,7 +92,7 @@ class UpstreamHTTP:
         `UpstreamStatusError` (its body read)."""
         try:
             response = await self._pool().post(
-                self._url, data=orjson.dumps(body), headers=self._headers
+                self._url, data=orjson.dumps(body), headers=self._headers, proxy=self._proxy
             )
         except TimeoutError as err:
             raise UpstreamTimeoutError() from err
@@ -110,6 +113,16 @@ class UpstreamHTTP:
             return _data(await _read(response))
         finally:
             response.release()
+
+
+def env_proxy(url: str) -> str | None:
+    """The proxy that HTTPS_PROXY / HTTP_PROXY (and NO_PROXY) name for `url`, as the SDK's
+    client honours them; read once, since aiohttp's `trust_env` reads them (and ~/.netrc)
+    again in a thread on every request."""
+    parts = urlsplit(url)
+    if urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
 
 
 async def _read(response: aiohttp.ClientResponse) -> bytes:
