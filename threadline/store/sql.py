@@ -17,7 +17,7 @@ from threadline.protocol.common import ListQuery
 from threadline.protocol.files import FileObject
 from threadline.protocol.messages import Message
 from threadline.protocol.threads import Thread
-from threadline.store import schema
+from threadline.store import schema, sql_exec
 from threadline.store.base import Page, Store
 from threadline.store.postgres import PostgresDatabase, is_postgres_url
 from threadline.store.sql_admin import SQLAdmin
@@ -115,9 +115,10 @@ class SQLStore(SQLRunStore, SQLVectorStore, SQLAdmin):
     # Threads
     async def insert_thread(self, thread: Thread, messages: Sequence[Message] = ()) -> None:
         def work(conn: Connection) -> None:
-            conn.execute(self._threads.insert, object_row(thread, thread.id, thread.created_at))
+            row = object_row(thread, thread.id, thread.created_at)
+            sql_exec.write(conn, self._threads.insert, row)
             if messages:
-                conn.execute(self._insert_message, [message_row(m) for m in messages])
+                sql_exec.write(conn, self._insert_message, [message_row(m) for m in messages])
 
         await self._db.write(work)
 
@@ -137,7 +138,7 @@ class SQLStore(SQLRunStore, SQLVectorStore, SQLAdmin):
         row = message_row(message)
         try:
             return await self._db.write_one(
-                lambda conn: conn.execute(self._insert_message, row).rowcount > 0
+                lambda conn: sql_exec.write(conn, self._insert_message, row) > 0
             )
         except IntegrityError:  # PostgreSQL: the thread was deleted meanwhile
             return False

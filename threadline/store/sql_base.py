@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection
 
 from threadline.protocol.common import ListQuery
 from threadline.protocol.messages import Message
-from threadline.store import schema
+from threadline.store import schema, sql_exec
 from threadline.store.base import Page, cursor_not_found
 from threadline.store.vector_index import VectorIndex
 
@@ -225,20 +225,18 @@ class SQLBase:
         await self._db.close()
 
     async def _insert(self, statement: Insert, row: dict[str, Any]) -> None:
-        await self._db.write_one(lambda conn: _execute(conn, statement, row))
+        await self._db.write_one(lambda conn: sql_exec.write(conn, statement, row))
 
     async def _get(self, model: type[M], statement: Select[Any], **params: str) -> M | None:
         if not storable(*params.values()):
             return None
-        data = await self._db.read(
-            lambda conn: conn.execute(statement, params).scalar_one_or_none()
-        )
+        data = await self._db.read(lambda conn: sql_exec.scalar(conn, statement, params))
         return None if data is None else model.model_validate_json(data)
 
     async def _change(self, statement: Update | Delete, **params: Any) -> bool:
         if not storable(*(v for v in params.values() if isinstance(v, str))):
             return False
-        return await self._db.write_one(lambda conn: conn.execute(statement, params).rowcount > 0)
+        return await self._db.write_one(lambda conn: sql_exec.write(conn, statement, params) > 0)
 
     async def _list(
         self,
@@ -250,7 +248,3 @@ class SQLBase:
     ) -> Page[M]:
         rows = await self._db.read(lambda conn: _page_rows(conn, table, scope, cursor_scope, query))
         return _page(model, rows, query)
-
-
-def _execute(conn: Connection, statement: Insert, params: Any) -> None:
-    conn.execute(statement, params)

@@ -23,7 +23,7 @@ from threadline.protocol.common import ListQuery
 from threadline.protocol.messages import Message
 from threadline.protocol.runs import Run, RunStep
 from threadline.protocol.threads import Thread
-from threadline.store import schema
+from threadline.store import schema, sql_exec
 from threadline.store import sql_run_statements as queries
 from threadline.store.base import Claim, Lease, Page, RunEnding, ThreadBusyError
 from threadline.store.sql_base import (
@@ -100,8 +100,8 @@ class SQLRunStore(SQLBase):
             # Lock first, then read in a statement of its own: a statement that waited for
             # the lock would still read from the snapshot it started with, and so miss the
             # run that the transaction holding the lock before it has just committed.
-            conn.execute(self._lock_thread, params)
-        row = conn.execute(self._thread_state, params).first()
+            sql_exec.rows(conn, self._lock_thread, params)
+        row = sql_exec.first(conn, self._thread_state, params)
         if row is None:
             return False
         if row[1] is not None:
@@ -112,7 +112,7 @@ class SQLRunStore(SQLBase):
         def work(conn: Connection) -> bool:
             if not self._lock_idle_thread(conn, message.thread_id):
                 return False
-            conn.execute(self._insert_message, message_row(message))
+            sql_exec.write(conn, self._insert_message, message_row(message))
             return True
 
         return await self._db.write(work)
@@ -127,15 +127,16 @@ class SQLRunStore(SQLBase):
     ) -> bool:
         def work(conn: Connection) -> bool:
             if thread is not None:
-                conn.execute(self._threads.insert, object_row(thread, thread.id, thread.created_at))
+                row = object_row(thread, thread.id, thread.created_at)
+                sql_exec.write(conn, self._threads.insert, row)
             elif not self._lock_idle_thread(conn, run.thread_id):
                 return False
             if messages:
-                conn.execute(self._insert_message, [message_row(m) for m in messages])
+                sql_exec.write(conn, self._insert_message, [message_row(m) for m in messages])
             row = _run_row(run)
             if lease is not None:
                 row |= {"lease_owner": lease.owner, "lease_until": lease.until}
-            conn.execute(self._runs.insert, row)
+            sql_exec.write(conn, self._runs.insert, row)
             return True
 
         try:
@@ -146,7 +147,7 @@ class SQLRunStore(SQLBase):
     async def _raise_if_busy(self, thread_id: str, error: IntegrityError) -> NoReturn:
         """Turn a violation of the thread lock into ThreadBusyError; re-raise others."""
         params = {"p_thread_id": thread_id}
-        row = await self._db.read(lambda conn: conn.execute(self._active_run, params).first())
+        row = await self._db.read(lambda conn: sql_exec.first(conn, self._active_run, params))
         if row is None:
             raise error
         raise ThreadBusyError(thread_id, row[0]) from error
@@ -182,14 +183,14 @@ class SQLRunStore(SQLBase):
                 return None
             steps = _close(conn, RunStep, self._run_steps, run_id, close_step)
             for step in steps:
-                conn.execute(self._step_writes.write, _data_row(step))
+                sql_exec.write(conn, self._step_writes.write, _data_row(step))
             messages = _close(conn, Message, self._run_messages, run_id, close_message)
             for message in messages:
-                conn.execute(self._message_write, _data_row(message))
+                sql_exec.write(conn, self._message_write, _data_row(message))
             if created is not None:
                 step, message = close_step(created[0]), close_message(created[1])
-                conn.execute(self._steps.insert, _step_row(step))
-                conn.execute(self._insert_message, message_row(message))
+                sql_exec.write(conn, self._steps.insert, _step_row(step))
+                sql_exec.write(conn, self._insert_message, message_row(message))
                 steps.append(step)
                 messages.append(message)
             return RunEnding(run, steps, messages)
@@ -210,7 +211,7 @@ class SQLRunStore(SQLBase):
         self, statement: Update, owner: str, now: float, lease_seconds: float, **params: str
     ) -> Claim | None:
         values = {"p_owner": owner, "p_now": now, "p_until": now + lease_seconds} | params
-        row = await self._db.write_one(lambda conn: conn.execute(statement, values).first())
+        row = await self._db.write_one(lambda conn: sql_exec.first(conn, statement, values))
         return None if row is None else Claim(Run.model_validate_json(row[0]), row[1])
 
     async def renew_leases(
@@ -250,8 +251,8 @@ class SQLRunStore(SQLBase):
                 return
 
             def work(conn: Connection) -> None:
-                conn.execute(self._steps.insert, _step_row(step))
-                conn.execute(self._insert_message, message_row(message))
+                sql_exec.write(conn, self._steps.insert, _step_row(step))
+                sql_exec.write(conn, self._insert_message, message_row(message))
 
             await self._db.write(work)
 
@@ -281,16 +282,14 @@ class SQLRunStore(SQLBase):
         if not storable(run_id):
             return []
         params = {"p_run_id": run_id}
-        rows = await self._db.read(
-            lambda conn: conn.execute(self._run_steps, params).scalars().all()
-        )
+        rows = await self._db.read(lambda conn: sql_exec.scalars(conn, self._run_steps, params))
         return [RunStep.model_validate_json(data) for data in rows]
 
     async def thread_history(self, thread_id: str) -> list[Message | RunStep]:
         if not storable(thread_id):
             return []
         params = {"p_thread_id": thread_id}
-        rows = await self._db.read(lambda conn: conn.execute(self._history, params).all())
+        rows = await self._db.read(lambda conn: sql_exec.rows(conn, self._history, params))
         return [self._parsed.get(data) or self._parse(is_step, data) for _, is_step, data in rows]
 
     def _parse(self, is_step: object, data: str) -> Message | RunStep:
@@ -321,12 +320,12 @@ def _update(
 ) -> W | None:
     """Read, change and write back one row (in the caller's transaction); an exception
     from `change` goes on unchanged, and so rolls the transaction back."""
-    data = conn.execute(statements.lock, {"p_id": object_id}).scalar()
+    data = sql_exec.scalar(conn, statements.lock, {"p_id": object_id})
     if data is None:
         return None
     item = change(model.model_validate_json(data))
     values: dict[str, Any] = {"p_id": object_id, "p_data": item.model_dump_json(), **columns(item)}
-    conn.execute(statements.write, values)
+    sql_exec.write(conn, statements.write, values)
     return item
 
 
@@ -338,7 +337,7 @@ def _close(
     close: Callable[[C], C],
 ) -> list[C]:
     """`close` each of the run's items still in progress."""
-    rows = conn.execute(statement, {"p_run_id": run_id}).scalars().all()
+    rows = sql_exec.scalars(conn, statement, {"p_run_id": run_id})
     items = [model.model_validate_json(data) for data in rows]
     return [close(item) for item in items if item.status == "in_progress"]
 

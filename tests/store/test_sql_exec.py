@@ -1,0 +1,101 @@
+"""`sql_exec`: statements run on the sqlite3 cursor give what SQLAlchemy gives, raise what
+it raises, and fall back to it where the driver alone would not do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Double,
+    MetaData,
+    Table,
+    Text,
+    bindparam,
+    create_engine,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import NullPool
+
+from threadline.store import sql_exec
+
+metadata = MetaData()
+items = Table(
+    "items",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("size", BigInteger, nullable=False, server_default="7"),
+    Column("weight", Double, nullable=True),
+    Column("note", Text, nullable=True),
+)
+INSERT = insert(items)
+BY_ID = select(items.c.size, items.c.weight, items.c.note).where(items.c.id == bindparam("p_id"))
+ALL_IDS = select(items.c.id).order_by(items.c.id)
+IN_LIST = select(items.c.id).where(items.c.id.in_(bindparam("p_ids", expanding=True)))
+HEAVIER = update(items).where(items.c.id == bindparam("p_id")).values(weight=bindparam("p_w"))
+CLEARED = update(items).values(note=None)
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> Iterator[Connection]:
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}", poolclass=NullPool)
+    metadata.create_all(engine)
+    with engine.connect() as connection:
+        yield connection
+    engine.dispose()
+
+
+def test_an_insert_takes_the_columns_it_is_given(conn: Connection) -> None:
+    """As SQLAlchemy does: a column left out keeps its server default."""
+    sql_exec.write(conn, INSERT, {"id": "a"})
+    sql_exec.write(conn, INSERT, {"id": "b", "size": 3, "note": "n"})
+    assert sql_exec.first(conn, BY_ID, {"p_id": "a"}) == (7, None, None)
+    assert sql_exec.first(conn, BY_ID, {"p_id": "b"}) == (3, None, "n")
+
+
+def test_many_rows_at_once(conn: Connection) -> None:
+    rows = [{"id": f"r{i}", "size": i} for i in range(3)]
+    assert sql_exec.write(conn, INSERT, rows) == 3
+    assert sql_exec.scalars(conn, ALL_IDS) == ["r0", "r1", "r2"]
+
+
+def test_values_are_converted_as_sqlalchemy_converts_them(conn: Connection) -> None:
+    sql_exec.write(conn, INSERT, {"id": "a"})
+    assert sql_exec.write(conn, HEAVIER, {"p_id": "a", "p_w": 2}) == 1
+    weight = sql_exec.first(conn, BY_ID, {"p_id": "a"})[1]
+    assert (weight, type(weight)) == (2.0, float)
+
+
+def test_constants_in_the_statement_are_kept(conn: Connection) -> None:
+    sql_exec.write(conn, INSERT, {"id": "a", "note": "x"})
+    assert sql_exec.write(conn, CLEARED) == 1
+    assert sql_exec.first(conn, BY_ID, {"p_id": "a"})[2] is None
+
+
+def test_an_expanding_list_goes_through_sqlalchemy(conn: Connection) -> None:
+    sql_exec.write(conn, INSERT, [{"id": "a"}, {"id": "b"}, {"id": "c"}])
+    assert sorted(sql_exec.scalars(conn, IN_LIST, {"p_ids": ["a", "c"]})) == ["a", "c"]
+
+
+def test_nothing_found_is_none(conn: Connection) -> None:
+    assert sql_exec.first(conn, BY_ID, {"p_id": "nope"}) is None
+    assert sql_exec.scalar(conn, BY_ID, {"p_id": "nope"}) is None
+    assert sql_exec.rows(conn, ALL_IDS) == []
+
+
+def test_driver_errors_are_sqlalchemys(conn: Connection) -> None:
+    sql_exec.write(conn, INSERT, {"id": "a"})
+    with pytest.raises(IntegrityError):
+        sql_exec.write(conn, INSERT, {"id": "a"})
+
+
+def test_a_missing_value_is_refused(conn: Connection) -> None:
+    with pytest.raises(KeyError):
+        sql_exec.first(conn, BY_ID, {})
