@@ -9,7 +9,7 @@ import pytest
 
 from threadline.protocol.messages import Message
 from threadline.protocol.runs import Run, RunStep
-from threadline.runs.prompt import NO_OUTPUT, Prompt, PromptTooLarge, build_prompt
+from threadline.runs.prompt import NO_OUTPUT, BlockCache, Prompt, PromptTooLarge, build_prompt
 from threadline.runs.tokens import count_message, count_messages, count_tools
 from threadline.tools.file_search import NO_FILES, NO_RESULTS
 
@@ -573,3 +573,41 @@ def test_estimate_matches_the_final_request() -> None:
     request = prompt.request
     assert prompt.estimated_tokens == count_messages(request.messages) + count_tools(request.tools)
     assert prompt.estimated_tokens > sum(map(count_message, request.messages))
+
+
+# Rendering once per item (BlockCache)
+
+
+def varied_history() -> list[Message | RunStep]:
+    return [
+        user("plain"),
+        user("   "),
+        user(text("two"), text("parts")),
+        assistant("answer", attachments=[{"file_id": "file_1", "tools": []}]),
+        tool_step(function_call("call_1", "f", "{}", "out")),
+        user("last"),
+    ]
+
+
+def test_a_cache_renders_as_without_one() -> None:
+    history = varied_history()
+    cache = BlockCache()
+    uncached = messages_of(make_run(), history)
+    assert messages_of(make_run(), history, cache=cache) == uncached
+    assert messages_of(make_run(), history, cache=cache) == uncached  # from the cache
+
+
+def test_a_changed_item_is_rendered_anew() -> None:
+    """A store hands out a new object for a changed item."""
+    first = user("before")
+    cache = BlockCache()
+    assert messages_of(make_run(), [first], cache=cache)[0]["content"] == "before"
+    changed = Message.model_validate(first.model_dump() | {"content": [text("after")]})
+    assert messages_of(make_run(), [changed], cache=cache)[0]["content"] == "after"
+
+
+def test_the_cache_forgets_the_oldest_past_its_size() -> None:
+    cache = BlockCache(size=2)
+    items = [user(f"m{i}") for i in range(5)]
+    assert messages_of(make_run(), items, cache=cache) == messages_of(make_run(), items)
+    assert len(cache) == 2

@@ -38,7 +38,7 @@ from threadline.runs import states
 from threadline.runs.bus import Bus
 from threadline.runs.closing import close_message, end_run
 from threadline.runs.events import Event, message_event, run_event, step_event
-from threadline.runs.prompt import PromptTooLarge, build_prompt
+from threadline.runs.prompt import BlockCache, PromptTooLarge, build_prompt
 from threadline.runs.turn import PendingCall, Turn
 from threadline.store.base import Claim, Store
 from threadline.tools.builtin import BuiltinTools, outputs_delta, started_delta
@@ -66,6 +66,7 @@ class Executor:
     bus: Bus
     tools: BuiltinTools = field(default_factory=BuiltinTools)
     config: ExecutorConfig = field(default_factory=ExecutorConfig)
+    rendered: BlockCache = field(default_factory=BlockCache)
 
     async def execute(self, claim: Claim, watched: bool = True) -> AsyncIterator[Event]:
         """Drive the claimed run as far as it can go (an end, or requires_action).
@@ -216,6 +217,7 @@ class Executor:
                 first_call=first_call,
                 prompt_budget=budget.prompt,
                 completion_budget=budget.completion,
+                cache=self.rendered,
             )
         except PromptTooLarge:
             async for event in self._incomplete(run.id, "max_prompt_tokens"):

@@ -21,6 +21,7 @@ from threadline.protocol.messages import (
     Message,
     MessageContent,
     RefusalContent,
+    TextContent,
 )
 from threadline.protocol.runs import (
     CodeInterpreterToolCall,
@@ -37,7 +38,7 @@ from threadline.protocol.tools import AssistantTool, CodeInterpreterTool, Functi
 from threadline.runs.tokens import REPLY_PRIMING, count_message, count_tools
 from threadline.tools.file_search import render_output
 
-__all__ = ["Prompt", "PromptTooLarge", "build_prompt"]
+__all__ = ["BlockCache", "Prompt", "PromptTooLarge", "build_prompt"]
 
 JSON = dict[str, Any]
 
@@ -98,16 +99,18 @@ def build_prompt(
     first_call: bool,
     prompt_budget: int | None,
     completion_budget: int | None,
+    cache: BlockCache | None = None,
 ) -> Prompt:
     """The chat request for the next model call of `run`, over the thread's `history`.
 
-    `history` holds the thread's messages and its runs' tool_calls steps in creation order.
-    Raises `PromptTooLarge` when not even the system message and the last item fit
-    `prompt_budget`.
+    `history` holds the thread's messages and its runs' tool_calls steps in creation order;
+    `cache` keeps how they were rendered for the next run. Raises `PromptTooLarge` when not
+    even the system message and the last item fit `prompt_budget`.
     """
     system = [{"role": "system", "content": run.instructions}] if run.instructions else []
     tools = [_tool_schema(tool) for tool in run.tools]
-    blocks = _last_messages([b for item in history if (b := _block(item))], run.truncation_strategy)
+    render = _block if cache is None else cache.block
+    blocks = _last_messages([b for item in history if (b := render(item))], run.truncation_strategy)
 
     def fixed() -> int:
         return sum(count_message(m) for m in system) + REPLY_PRIMING + count_tools(tools)
@@ -130,6 +133,30 @@ def build_prompt(
 
 
 # History items
+
+
+class BlockCache:
+    """History items already rendered (with their token counts), by item: a store hands out
+    the same parsed item run after run while it is unchanged, and a changed item is a new
+    object. A long thread is otherwise rendered whole on every run. The oldest go first."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self._size = size
+        self._blocks: dict[int, tuple[Message | RunStep, _Block | None]] = {}
+
+    def __len__(self) -> int:
+        return len(self._blocks)
+
+    def block(self, item: Message | RunStep) -> _Block | None:
+        found = self._blocks.get(id(item))
+        if found is not None and found[0] is item:
+            return found[1]
+        block = _block(item)
+        if len(self._blocks) >= self._size:
+            del self._blocks[next(iter(self._blocks))]
+        # The item is kept with its block, so its id names no other object meanwhile.
+        self._blocks[id(item)] = (item, block)
+        return block
 
 
 def _block(item: Message | RunStep) -> _Block | None:
@@ -155,6 +182,12 @@ def _block(item: Message | RunStep) -> _Block | None:
 
 
 def _chat_message(message: Message) -> JSON | None:
+    content = message.content
+    if len(content) == 1 and not message.attachments and isinstance(content[0], TextContent):
+        # Most messages: one text, as the general case below would render it, at a fifth of
+        # its cost (a long thread is rendered whole on every run).
+        text = content[0].text.value
+        return {"role": message.role, "content": text} if text.strip() else None
     parts = [_part(content) for content in message.content]
     if message.attachments:
         parts.append(_text_part("\n".join(map(_attachment_line, message.attachments))))
