@@ -21,6 +21,7 @@ from typing import Any
 from bench.floor import measure_floor
 from bench.growth import measure_growth
 from bench.load import measure_load
+from bench.loadgen import CLIENTS
 from bench.polled import measure_polled
 from bench.servers import Process, fake_upstream, postgres_database, threadline
 from bench.stats import Row
@@ -56,9 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     add("--load-rate", type=float, default=20.0, help="upstream tokens per second under load")
     add(
         "--client",
-        choices=["http", "sdk"],
-        default="http",
-        help=("load generator's client: the async SDK, or its HTTP client alone (less CPU)"),
+        choices=CLIENTS,
+        default="sdk",
+        help=(
+            "load generator's client: the async SDK over its aiohttp transport, over its "
+            "default httpx2 client, or its HTTP client alone (least CPU)"
+        ),
     )
     add("--lengths", default="10,100,1000", help="thread lengths for the growth section")
     add("--out", type=Path, default=Path("bench/results.json"))

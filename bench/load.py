@@ -38,7 +38,7 @@ class _Sampler(threading.Thread):
 
 
 def measure_load(
-    base: str, server_pid: int, streams: int = 1000, tokens: int = 100, client: str = "http"
+    base: str, server_pid: int, streams: int = 1000, tokens: int = 100, client: str = "sdk"
 ) -> tuple[dict[str, Any], list[Row]]:
     assistant = httpx.post(f"{base}/assistants", json={"model": "fake-model"}).json()
     prompt = " ".join(PROMPT.split()[: tokens - 1])  # the upstream's reply is "Echo: " + prompt

@@ -5,9 +5,12 @@
   (`create_and_run_poll`), over and over for `seconds`;
 - load: `streams` streamed runs at once (`create_and_run(stream=True)`), each read to its end.
 
-`--client sdk` makes the requests through the async SDK (`openai.AsyncOpenAI`); `--client http`
-(the default) makes the same requests through the SDK's HTTP client alone, which costs the
-load generator a third of the CPU: on a small machine it shares the cores with the server.
+`--client sdk` (the default) makes the requests through the async SDK (`openai.AsyncOpenAI`)
+over the aiohttp transport it offers for concurrency (`openai.DefaultAioHttpClient`);
+`--client sdk-httpx` through the async SDK over its default HTTP client (httpx2, whose pool
+checks every idle connection on each request: at 256 connections the load generator then
+costs more CPU than the server it measures, on the same cores); `--client http` makes the same
+requests through the SDK's aiohttp-backed HTTP client alone (half the CPU of `sdk`).
 """
 
 from __future__ import annotations
@@ -25,28 +28,32 @@ import openai
 
 from bench.floor import user
 
-__all__ = ["main"]
+__all__ = ["CLIENTS", "main"]
 
 
-def _sdk(base: str, connections: int) -> openai.AsyncOpenAI:
+def _sdk(base: str, connections: int, transport: str) -> openai.AsyncOpenAI:
     limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
-    http = openai.DefaultAsyncHttpxClient(limits=limits, timeout=600)
+    if transport == "aiohttp":
+        http: httpx2.AsyncClient = openai.DefaultAioHttpClient(limits=limits, timeout=600)
+    else:
+        http = openai.DefaultAsyncHttpxClient(limits=limits, timeout=600)
     return openai.AsyncOpenAI(base_url=base, api_key="x", http_client=http, max_retries=0)
 
 
+CLIENTS = ("sdk", "sdk-httpx", "http")
 _TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete", "requires_action"}
 _POLL_HELPER = {"X-Stainless-Poll-Helper": "true"}
 
 
 class _Client:
-    """One run, or one streamed run, through the async SDK (`sdk`) or through its HTTP
-    client alone (`http`: the same requests, without the SDK's ~2 ms of CPU per run, so
-    that the load generator is not what is measured)."""
+    """One run, or one streamed run, through the async SDK (`sdk`, `sdk-httpx`) or through
+    its HTTP client alone (`http`: the same requests, without the SDK's own CPU per run)."""
 
     def __init__(self, args: argparse.Namespace, connections: int) -> None:
         self.args = args
-        self.sdk = _sdk(args.base, connections)
-        self.http = self.sdk._client  # the SDK's httpx2 client
+        transport = "httpx" if args.client == "sdk-httpx" else "aiohttp"
+        self.sdk = _sdk(args.base, connections, transport)
+        self.http = self.sdk._client  # the SDK's HTTP client (an httpx2 client)
         self.thread: Any = {"messages": [user(args.prompt)]}
 
     async def close(self) -> None:
@@ -54,7 +61,7 @@ class _Client:
 
     async def run(self) -> bool:
         """Create a thread and a run and poll it to its end (`create_and_run_poll`)."""
-        if self.args.client == "sdk":
+        if self.args.client != "http":
             run = await self.sdk.beta.threads.create_and_run_poll(
                 assistant_id=self.args.assistant, thread=self.thread
             )
@@ -73,7 +80,7 @@ class _Client:
     async def stream(self) -> tuple[bool, int]:
         """A streamed thread and run, read to its end: (completed, text deltas)."""
         ok, deltas = False, 0
-        if self.args.client == "sdk":
+        if self.args.client != "http":
             events = await self.sdk.beta.threads.create_and_run(
                 assistant_id=self.args.assistant, thread=self.thread, stream=True
             )
@@ -160,7 +167,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--streams", type=int, default=1000)
-    parser.add_argument("--client", choices=["http", "sdk"], default="http")
+    parser.add_argument("--client", choices=CLIENTS, default="sdk")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # the Assistants API is
     work = _throughput if args.mode == "throughput" else _load

@@ -33,7 +33,7 @@ def measure_throughput(
     levels: tuple[int, ...] = (1, 16, 64, 256),
     seconds: float = 5.0,
     warmup: float = 1.0,
-    client: str = "http",
+    client: str = "sdk",
 ) -> tuple[dict[str, Any], list[Row]]:
     assistant = httpx.post(f"{base}/assistants", json={"model": "fake-model"}).json()
     figures: dict[str, Any] = {}
