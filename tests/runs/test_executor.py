@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from threadline.inference import ErrorCode
+from threadline.protocol.messages import Message
 from threadline.protocol.runs import (
     CodeInterpreterToolCall,
     CreateRunRequest,
+    CreateThreadAndRunRequest,
     FunctionToolCall,
     MessageCreationDetails,
     Run,
@@ -28,6 +30,7 @@ from threadline.runs.executor import NO_MODEL, Executor, ExecutorConfig
 from threadline.runs.worker import Worker, WorkerConfig
 from threadline.services import Services
 from threadline.store.base import Claim, Lease
+from threadline.store.memory import MemoryStore
 from threadline.testing import Reply
 from threadline.tools.builtin import UNAVAILABLE
 
@@ -835,6 +838,36 @@ async def test_a_run_born_leased_for_a_stream_starts_without_a_status_write(
     assert names(events)[0] == "thread.run.in_progress"
     assert names(events)[-1] == "thread.run.completed"
     assert (await harness.get(run)).started_at == run.started_at
+
+
+class HistoryCountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.history_reads = 0
+
+    async def thread_history(self, thread_id: str) -> list[Message | RunStep]:
+        self.history_reads += 1
+        return await super().thread_history(thread_id)
+
+
+async def test_a_new_threads_run_is_prompted_from_the_history_it_was_created_with() -> None:
+    """A thread created with its run holds just the messages it was created with: the
+    executor is handed them and reads nothing back before the model call."""
+    store = HistoryCountingStore()
+    harness = Harness(store=store)
+    assistant = await harness.assistant()
+    thread = {"messages": [{"role": "user", "content": "first"}, {"role": "user", "content": "x"}]}
+    body = request(CreateThreadAndRunRequest, assistant_id=assistant.id, thread=thread)
+    run, history = await harness.services.runs.create_thread_and_run(
+        body, Lease(OWNER, time.time() + 30)
+    )
+    assert history == await MemoryStore.thread_history(store, run.thread_id)
+    claim = Claim(run, 0, born=True, history=history)
+    events = [e async for e in harness.executor.execute(claim)]
+    assert names(events)[-1] == "thread.run.completed"
+    assert store.history_reads == 0
+    [sent] = harness.model.history
+    assert [m["content"] for m in sent.messages] == ["first", "x"]
 
 
 # An answer that comes whole (a run nobody streams asks the upstream for a whole completion)

@@ -179,7 +179,7 @@ async def test_runs_attach_their_messages_files(world: World) -> None:
     cats = await world.upload("cats.txt", CATS)
     dogs = await world.upload("dogs.txt", DOGS)
     assistant = await world.services.assistants.create(CreateAssistantRequest(model="m"))
-    run = await world.services.runs.create_thread_and_run(
+    run, _ = await world.services.runs.create_thread_and_run(
         CreateThreadAndRunRequest(
             assistant_id=assistant.id, thread=CreateThreadRequest(messages=[message(cats)])
         )

@@ -222,7 +222,7 @@ async def test_create_thread_and_run(harness: Harness) -> None:
         thread={"messages": [{"role": "user", "content": "Hi"}], "metadata": {"a": "b"}},
         metadata={"run": "1"},
     )
-    run = await harness.services.runs.create_thread_and_run(body)
+    run, _ = await harness.services.runs.create_thread_and_run(body)
     thread = await harness.services.threads.get(run.thread_id)
     assert thread.metadata == {"a": "b"}
     assert (run.status, run.instructions, run.metadata) == ("queued", "Be helpful.", {"run": "1"})
@@ -236,7 +236,7 @@ async def test_create_thread_and_run(harness: Harness) -> None:
 async def test_create_thread_and_run_without_a_thread(harness: Harness) -> None:
     assistant = await harness.assistant()
     body = request(CreateThreadAndRunRequest, assistant_id=assistant.id)
-    run = await harness.services.runs.create_thread_and_run(body)
+    run, _ = await harness.services.runs.create_thread_and_run(body)
     thread = await harness.services.threads.get(run.thread_id)
     assert thread.metadata == {}
     assert await harness.messages(run) == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from prometheus_client import Gauge
 from starlette.requests import Request
@@ -16,6 +16,7 @@ from threadline.api.sse import sse_response
 from threadline.engine import Engine
 from threadline.errors import InvalidRequestError
 from threadline.protocol.common import ListQuery
+from threadline.protocol.messages import Message
 from threadline.protocol.runs import (
     CreateRunRequest,
     CreateThreadAndRunRequest,
@@ -78,12 +79,15 @@ async def _leasing(request: Request, stream: bool | None) -> AsyncIterator[Lease
         raise
 
 
-def _answer(request: Request, run: Run, lease: Lease | None) -> Response:
+def _answer(
+    request: Request, run: Run, lease: Lease | None, history: Sequence[Message] | None = None
+) -> Response:
     """A non-streamed run, stored in progress under this process's lease, starts executing
-    here; the client is answered as for any new run: queued."""
+    here (over `history`, its thread's, when known); the client is answered as for any new
+    run: queued."""
     if lease is None:
         return json_response(run)
-    _engine(request).worker.adopt(run)
+    _engine(request).worker.adopt(run, history)
     return json_response(_queued(run))
 
 
@@ -93,11 +97,15 @@ async def _stream(
     prelude: list[Event],
     leased: bool = True,
     include: frozenset[str] = frozenset(),
+    history: Sequence[Message] | None = None,
 ) -> Response:
-    """Execute the run in this process and answer with its events as SSE; steps carry
-    file_search result content only when `include` asks for it."""
+    """Execute the run in this process (over `history`, its thread's, when known) and
+    answer with its events as SSE; steps carry file_search result content only when
+    `include` asks for it."""
     engine = _engine(request)
-    stream = await open_stream(engine.worker, run, prelude, engine.keepalive_seconds, leased)
+    stream = await open_stream(
+        engine.worker, run, prelude, engine.keepalive_seconds, leased, history
+    )
     return sse_response(_shown_steps(stream.events(), include, engine.metrics.active_streams))
 
 
@@ -144,11 +152,12 @@ async def create(request: Request) -> Response:
 async def create_thread_and_run(request: Request) -> Response:
     body = await parse_body(request, CreateThreadAndRunRequest)
     async with _leasing(request, body.stream) as lease:
-        run = await services(request).runs.create_thread_and_run(body, lease)
+        run, history = await services(request).runs.create_thread_and_run(body, lease)
     if body.stream:
         thread = await services(request).threads.get(run.thread_id)
-        return await _stream(request, run, [Event("thread.created", thread), *_created(run)])
-    return _answer(request, run, lease)
+        prelude = [Event("thread.created", thread), *_created(run)]
+        return await _stream(request, run, prelude, history=history)
+    return _answer(request, run, lease, history)
 
 
 async def list_(request: Request) -> Response:

@@ -101,7 +101,9 @@ class Executor:
             raise ModelError("server_error", NO_MODEL)
         # A run never started has no steps yet: nothing to read back before the first call.
         fresh = claim.born or (run.status == "queued" and run.started_at is None)
-        history = None
+        history: list[Message | RunStep] | None = None
+        if claim.history is not None:
+            history = list(claim.history)
         if claim.born:
             yield run_event(run)
         elif run.status == "queued":

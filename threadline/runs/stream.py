@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 
+from threadline.protocol.messages import Message
 from threadline.protocol.runs import Run
 from threadline.runs.events import Event
 from threadline.runs.follow import follow
@@ -79,13 +80,15 @@ async def open_stream(
     prelude: Sequence[Event] = (),
     keepalive_seconds: float = KEEPALIVE_SECONDS,
     leased: bool = False,
+    history: Sequence[Message] | None = None,
 ) -> RunStream:
     """Start executing (or following) `run` and return the stream of its events. A
-    `leased` run was stored already claimed by this worker (`Worker.lease`)."""
+    `leased` run was stored already claimed by this worker (`Worker.lease`); `history` is
+    its thread's when the caller knows it whole (a thread just created)."""
     stream = RunStream(keepalive_seconds)
     for event in prelude:
         stream.put(event)
-    claim: Claim | None = Claim(run, 0, born=True)
+    claim: Claim | None = Claim(run, 0, born=True, history=history)
     if not leased:
         claim = await worker.store.claim_run(
             run.id, worker.owner, time.time(), worker.config.lease_seconds

@@ -13,10 +13,11 @@ import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from threadline.ids import new_id, now
+from threadline.protocol.messages import Message
 from threadline.protocol.runs import Run
 from threadline.protocol.stream import StreamError
 from threadline.runs.bus import Bus
@@ -110,9 +111,10 @@ class Worker:
         """Give back the slot of a `reserve` whose run was not stored."""
         self._slots.release()
 
-    def adopt(self, run: Run) -> None:
-        """Execute `run`, stored already claimed under a lease from `reserve`, in its slot."""
-        claim = Claim(run, 0, born=True)
+    def adopt(self, run: Run, history: Sequence[Message] | None = None) -> None:
+        """Execute `run`, stored already claimed under a lease from `reserve`, in its slot;
+        `history`: its thread's, when the caller knows it whole (a thread just created)."""
+        claim = Claim(run, 0, born=True, history=history)
         self._held[run.id] = asyncio.create_task(self._drain(claim), name=f"run-{run.id}")
 
     def spawn(self, claim: Claim, sink: Callable[[Event], None], done: Callable[[], None]) -> None:

@@ -138,7 +138,9 @@ class RunService:
 
     async def create_thread_and_run(
         self, request: CreateThreadAndRunRequest, lease: Lease | None = None
-    ) -> Run:
+    ) -> tuple[Run, list[Message]]:
+        """The run, and its new thread's messages: the thread's whole history, which its
+        executor then need not read back."""
         assistant = await self._assistant(request.assistant_id)
         self.models.check(request.model or assistant.model)  # before the thread is written
         resources = None
@@ -152,7 +154,7 @@ class RunService:
             for m in (request.thread.messages or [] if request.thread else [])
         ]
         run = self._new_run(thread.id, assistant, request)
-        return await self._insert(run, messages, thread, lease)
+        return await self._insert(run, messages, thread, lease), messages
 
     async def get(self, thread_id: str, run_id: str) -> Run:
         run = await self.store.get_run(thread_id, run_id)

@@ -62,11 +62,13 @@ class Lease:
 class Claim:
     """A run leased to one executor. `recoveries` counts claims of this run made after
     an earlier holder's lease lapsed mid-run (its process died). A `born` claim is a run
-    stored already in progress and leased by the process that streams it."""
+    stored already in progress and leased by the process that streams it; `history`, when
+    its creator knows it (a thread created with the run), is its thread's whole history."""
 
     run: Run
     recoveries: int
     born: bool = False
+    history: Sequence[Message] | None = None
 
     @property
     def recovered(self) -> bool:
