@@ -1,4 +1,5 @@
 import re
+from collections import Counter
 
 from threadline.ids import new_id
 
@@ -12,3 +13,10 @@ def test_ids_are_prefixed_base62_and_distinct() -> None:
 
 def test_file_ids_use_a_hyphen_as_openai_did() -> None:
     assert re.fullmatch(r"file-[A-Za-z0-9]{24}", new_id("file", "-"))
+
+
+def test_every_character_is_as_likely() -> None:
+    counts = Counter(char for _ in range(10_000) for char in new_id("x")[2:])
+    assert len(counts) == 62
+    expected = 10_000 * 24 / 62
+    assert all(abs(count - expected) < expected * 0.1 for count in counts.values())

@@ -10,6 +10,12 @@ import time
 __all__ = ["new_id", "now"]
 
 _ALPHABET = string.ascii_letters + string.digits
+# A random byte below 248 (4 x 62) names a character evenly (its value mod 62); the others
+# are dropped. `bytes.translate` does both in one C call.
+_EVEN = 4 * len(_ALPHABET)
+_CHARACTER = bytes(ord(_ALPHABET[b % len(_ALPHABET)]) for b in range(256))
+_UNEVEN = bytes(range(_EVEN, 256))
+_ID_CHARS = 24
 _POOL_BYTES = 4096
 _pool = b""
 _pool_lock = threading.Lock()
@@ -29,12 +35,10 @@ def _random_bytes(count: int) -> bytes:
 def new_id(prefix: str, separator: str = "_") -> str:
     """`prefix` + `separator` + 24 random base62 characters, e.g. `asst_1a2B...` (143 bits).
     OpenAI's file ids use a hyphen: `new_id("file", "-")`."""
-    number = int.from_bytes(_random_bytes(18))
-    chars = []
-    for _ in range(24):
-        number, digit = divmod(number, 62)
-        chars.append(_ALPHABET[digit])
-    return prefix + separator + "".join(chars)
+    chars = b""
+    while len(chars) < _ID_CHARS:  # 32 bytes keep 31 on average: rarely a second round
+        chars += _random_bytes(32).translate(_CHARACTER, _UNEVEN)
+    return prefix + separator + chars[:_ID_CHARS].decode()
 
 
 def now() -> int:
