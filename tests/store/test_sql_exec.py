@@ -20,6 +20,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
@@ -99,3 +100,13 @@ def test_driver_errors_are_sqlalchemys(conn: Connection) -> None:
 def test_a_missing_value_is_refused(conn: Connection) -> None:
     with pytest.raises(KeyError):
         sql_exec.first(conn, BY_ID, {})
+
+
+def test_a_statement_serves_each_dialect_in_its_own_way(conn: Connection) -> None:
+    """Module-level statements serve SQLite and PostgreSQL stores in one process: a form
+    compiled for the sqlite3 cursor is never handed to another driver."""
+    sql_exec.write(conn, INSERT, {"id": "a"})
+    assert sql_exec.first(conn, BY_ID, {"p_id": "a"}) == (7, None, None)
+    prepared = sql_exec._prepared(BY_ID)
+    assert prepared.on_driver(postgresql.dialect(), {"p_id": "a"}) is None
+    assert prepared.on_driver(conn.dialect, {"p_id": "a"}) is not None

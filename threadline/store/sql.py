@@ -8,7 +8,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import ColumnElement, bindparam, or_
+from sqlalchemy import bindparam
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -21,7 +21,8 @@ from threadline.store import schema, sql_exec
 from threadline.store.base import Page, Store
 from threadline.store.postgres import PostgresDatabase, is_postgres_url
 from threadline.store.sql_admin import SQLAdmin
-from threadline.store.sql_base import Database, Statements, equals, message_row, object_row
+from threadline.store.sql_base import Database, Statements, message_row, object_row
+from threadline.store.sql_pages import Scope
 from threadline.store.sql_runs import SQLRunStore
 from threadline.store.sql_vectors import SQLVectorStore
 from threadline.store.sqlite import SQLiteDatabase, sqlite_path
@@ -162,10 +163,10 @@ class SQLStore(SQLRunStore, SQLVectorStore, SQLAdmin):
     async def list_messages(
         self, thread_id: str, query: ListQuery, run_id: str | None = None
     ) -> Page[Message]:
-        table = schema.messages
-        in_thread = [equals(table.c.thread_id, thread_id)]
-        scope = in_thread if run_id is None else [*in_thread, equals(table.c.run_id, run_id)]
-        return await self._list(Message, table, query, scope, in_thread)
+        equal = {"thread_id": thread_id}
+        if run_id is not None:
+            equal["run_id"] = run_id
+        return await self._list(Message, schema.messages, query, Scope(equal, ("thread_id",)))
 
     # Files
     async def insert_file(self, file: FileObject) -> None:
@@ -178,13 +179,8 @@ class SQLStore(SQLRunStore, SQLVectorStore, SQLAdmin):
     async def list_files(
         self, purpose: str | None, query: ListQuery, now: int | None = None
     ) -> Page[FileObject]:
-        table = schema.files
-        scope: list[ColumnElement[bool]] = []
-        if purpose is not None:
-            scope.append(equals(table.c.purpose, purpose))
-        if now is not None:
-            scope.append(or_(table.c.expires_at.is_(None), table.c.expires_at > now))
-        return await self._list(FileObject, table, query, scope)
+        scope = Scope({} if purpose is None else {"purpose": purpose}, unexpired_at=now)
+        return await self._list(FileObject, schema.files, query, scope)
 
     async def delete_file(self, file_id: str) -> bool:
         return await self._change(self._files.delete, p_id=file_id)

@@ -7,7 +7,7 @@ PostgreSQL on an asyncpg connection through `run_sync`. So a call costs one hop.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
@@ -35,7 +35,8 @@ from sqlalchemy.engine import Connection
 from threadline.protocol.common import ListQuery
 from threadline.protocol.messages import Message
 from threadline.store import schema, sql_exec
-from threadline.store.base import Page, cursor_not_found
+from threadline.store.base import Page
+from threadline.store.sql_pages import EVERYTHING, Scope, backwards, page_rows
 from threadline.store.vector_index import VectorIndex
 
 __all__ = [
@@ -148,70 +149,6 @@ def equals(column: ColumnElement[str | None], value: str) -> ColumnElement[bool]
     return column == value if storable(value) else false()
 
 
-def _cursor_seq(table: Table, scope: Sequence[ColumnElement[bool]], object_id: str) -> Any:
-    return select(table.c.seq).where(equals(table.c.id, object_id), *scope).correlate(None)
-
-
-def _page_query(
-    table: Table,
-    scope: Sequence[ColumnElement[bool]],
-    cursor_scope: Sequence[ColumnElement[bool]],
-    query: ListQuery,
-) -> Select[str]:
-    """`limit + 1` rows past `after` and ahead of `before`; a page with only `before` is
-    read backwards from the cursor (the caller turns it round)."""
-    seq = table.c.seq
-    desc = query.order == "desc"
-    conditions = list(scope)
-    if query.after is not None:
-        after = _cursor_seq(table, cursor_scope, query.after).scalar_subquery()
-        conditions.append(seq < after if desc else seq > after)
-    if query.before is not None:
-        before = _cursor_seq(table, cursor_scope, query.before).scalar_subquery()
-        conditions.append(seq > before if desc else seq < before)
-    ascending = desc == _backwards(query)
-    order = seq.asc() if ascending else seq.desc()
-    return select(table.c.data).where(*conditions).order_by(order).limit(query.limit + 1)
-
-
-def _backwards(query: ListQuery) -> bool:
-    return query.before is not None and query.after is None
-
-
-def _page(model: type[M], rows: Sequence[str], query: ListQuery) -> Page[M]:
-    items = [model.model_validate_json(data) for data in rows[: query.limit]]
-    if _backwards(query):
-        items.reverse()
-    return Page(items, len(rows) > query.limit)
-
-
-def _check_cursors(
-    conn: Connection,
-    table: Table,
-    scope: Sequence[ColumnElement[bool]],
-    query: ListQuery,
-) -> None:
-    for param, object_id in (("after", query.after), ("before", query.before)):
-        if object_id is None:
-            continue
-        statement = _cursor_seq(table, scope, object_id)
-        if conn.execute(statement).first() is None:
-            raise cursor_not_found(param, object_id)
-
-
-def _page_rows(
-    conn: Connection,
-    table: Table,
-    scope: Sequence[ColumnElement[bool]],
-    cursor_scope: Sequence[ColumnElement[bool]],
-    query: ListQuery,
-) -> Sequence[str]:
-    rows = conn.execute(_page_query(table, scope, cursor_scope, query)).scalars().all()
-    if not rows:  # an unknown cursor selects nothing: say which one it was
-        _check_cursors(conn, table, cursor_scope, query)
-    return rows
-
-
 class SQLBase:
     """The database, the statements every part needs (threads and their messages) and
     the shapes of store call that each take one transaction."""
@@ -243,8 +180,10 @@ class SQLBase:
         model: type[M],
         table: Table,
         query: ListQuery,
-        scope: Sequence[ColumnElement[bool]] = (),
-        cursor_scope: Sequence[ColumnElement[bool]] = (),
+        scope: Scope = EVERYTHING,
     ) -> Page[M]:
-        rows = await self._db.read(lambda conn: _page_rows(conn, table, scope, cursor_scope, query))
-        return _page(model, rows, query)
+        rows = await self._db.read(lambda conn: page_rows(conn, table, scope, query))
+        items = [model.model_validate_json(data) for data in rows[: query.limit]]
+        if backwards(query):
+            items.reverse()
+        return Page(items, len(rows) > query.limit)

@@ -50,20 +50,22 @@ class _Compiled:
 
 
 class _Prepared:
-    """A statement's compiled forms, by the names of the values given (which, as for
-    SQLAlchemy, decide the columns of an INSERT); None where it goes through SQLAlchemy."""
+    """A statement's compiled forms, by dialect and the names of the values given (which,
+    as for SQLAlchemy, decide the columns of an INSERT); None where it goes through
+    SQLAlchemy. A statement may serve stores of both dialects in one process."""
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
-        self.forms: dict[frozenset[str], _Compiled | None] = {}
+        self.forms: dict[tuple[str, frozenset[str]], _Compiled | None] = {}
 
     def on_driver(self, dialect: Dialect, params: Params | None) -> _Compiled | None:
-        keys = frozenset(params or ())
+        key = (dialect.name, frozenset(params or ()))
         try:
-            return self.forms[keys]
+            return self.forms[key]
         except KeyError:
-            form = _compile(self.statement, dialect, keys) if dialect.name == "sqlite" else None
-            self.forms[keys] = form
+            sqlite = dialect.name == "sqlite"
+            form = _compile(self.statement, dialect, key[1]) if sqlite else None
+            self.forms[key] = form
             return form
 
 

@@ -30,11 +30,11 @@ from threadline.store.sql_base import (
     Database,
     SQLBase,
     Statements,
-    equals,
     message_row,
     object_row,
     storable,
 )
+from threadline.store.sql_pages import Scope
 
 __all__ = ["SQLRunStore"]
 
@@ -156,8 +156,8 @@ class SQLRunStore(SQLBase):
         return await self._get(Run, self._get_run, p_id=run_id, p_thread_id=thread_id)
 
     async def list_runs(self, thread_id: str, query: ListQuery) -> Page[Run]:
-        in_thread = [equals(_runs.c.thread_id, thread_id)]
-        return await self._list(Run, _runs, query, in_thread, in_thread)
+        scope = Scope({"thread_id": thread_id}, ("thread_id",))
+        return await self._list(Run, _runs, query, scope)
 
     async def update_run(self, run_id: str, change: Callable[[Run], Run]) -> Run | None:
         if not storable(run_id):
@@ -274,9 +274,8 @@ class SQLRunStore(SQLBase):
         return await self._change(self._steps.delete, p_id=step_id)
 
     async def list_steps(self, thread_id: str, run_id: str, query: ListQuery) -> Page[RunStep]:
-        c = _steps.c
-        in_run = [equals(c.thread_id, thread_id), equals(c.run_id, run_id)]
-        return await self._list(RunStep, _steps, query, in_run, in_run)
+        in_run = Scope({"thread_id": thread_id, "run_id": run_id}, ("thread_id", "run_id"))
+        return await self._list(RunStep, _steps, query, in_run)
 
     async def run_steps(self, run_id: str) -> list[RunStep]:
         if not storable(run_id):

@@ -22,6 +22,7 @@ from threadline.store.sql_base import (
     object_row,
     storable,
 )
+from threadline.store.sql_pages import Scope
 from threadline.store.vector_index import NearQuery
 
 __all__ = ["SQLVectorStore"]
@@ -153,14 +154,13 @@ class SQLVectorStore(SQLBase):
         status: str | None = None,
         batch_id: str | None = None,
     ) -> Page[VectorStoreFile]:
-        c = _files.c
-        in_store = [equals(c.vector_store_id, vector_store_id)]
-        scope = list(in_store)
+        equal = {"vector_store_id": vector_store_id}
         if status is not None:
-            scope.append(equals(c.status, status))
+            equal["status"] = status
         if batch_id is not None:
-            scope.append(equals(c.batch_id, batch_id))
-        return await self._list(VectorStoreFile, _files, query, scope, in_store)
+            equal["batch_id"] = batch_id
+        scope = Scope(equal, ("vector_store_id",))
+        return await self._list(VectorStoreFile, _files, query, scope)
 
     async def delete_vector_store_file(self, vector_store_id: str, file_id: str) -> bool:
         statement = delete(_files).where(
