@@ -20,9 +20,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from threadline.store import sql_exec
@@ -108,5 +108,6 @@ def test_a_statement_serves_each_dialect_in_its_own_way(conn: Connection) -> Non
     sql_exec.write(conn, INSERT, {"id": "a"})
     assert sql_exec.first(conn, BY_ID, {"p_id": "a"}) == (7, None, None)
     prepared = sql_exec._prepared(BY_ID)
-    assert prepared.on_driver(postgresql.dialect(), {"p_id": "a"}) is None
+    postgresql = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1/none").dialect
+    assert prepared.on_driver(postgresql, {"p_id": "a"}) is None
     assert prepared.on_driver(conn.dialect, {"p_id": "a"}) is not None
