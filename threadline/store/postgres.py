@@ -64,6 +64,9 @@ class PostgresDatabase:
         async with self._reader.connect() as conn:
             return await conn.run_sync(work)
 
+    async def lookup(self, work: Callable[[Connection], T]) -> T:
+        return await self.read(work)
+
     async def write(self, work: Callable[[Connection], T]) -> T:
         async with self._engine.begin() as conn:
             return await conn.run_sync(work)

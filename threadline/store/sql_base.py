@@ -73,6 +73,11 @@ class Database(Protocol):
         """Reads only, each statement seeing the last committed state."""
         ...
 
+    async def lookup(self, work: Callable[[Connection], T]) -> T:
+        """A read of a few rows by key, as `read`; SQLite does it at once on the calling
+        thread where it need not wait."""
+        ...
+
     async def write(self, work: Callable[[Connection], T]) -> T:
         """One transaction: committed when `work` returns, rolled back when it raises."""
         ...
@@ -167,7 +172,7 @@ class SQLBase:
     async def _get(self, model: type[M], statement: Select[Any], **params: str) -> M | None:
         if not storable(*params.values()):
             return None
-        data = await self._db.read(lambda conn: sql_exec.scalar(conn, statement, params))
+        data = await self._db.lookup(lambda conn: sql_exec.scalar(conn, statement, params))
         return None if data is None else model.model_validate_json(data)
 
     async def _change(self, statement: Update | Delete, **params: Any) -> bool:

@@ -3,7 +3,8 @@ from the event loop. The driver is `pysqlite3` with sqlite-vec loaded on every c
 where both load here, the stdlib `sqlite3` otherwise (`sqlite_vec.py`). One writer thread
 holds the only connection that writes (each write one `BEGIN IMMEDIATE` transaction, so
 writes queue in order); a few reader threads each hold a connection in autocommit, which
-sees the last committed state (WAL).
+sees the last committed state (WAL). A read by key is done at once on the event loop's own
+connection where it need not wait (`sqlite_inline.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine, create_engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
+from threadline.store.sqlite_inline import InlineReads, WouldWaitError
 from threadline.store.sqlite_threads import Threads
 from threadline.store.sqlite_vec import SQLiteVecIndex, drop_triggers, load_extension, vector_driver
 from threadline.store.vector_index import ScanIndex, VectorIndex
@@ -63,9 +65,16 @@ class SQLiteDatabase:
         reader = _engine(url, module, isolation_level="AUTOCOMMIT", skip_autocommit_rollback=True)
         self._writer = Threads(writer, 1, "threadline-sqlite-writer")
         self._readers = Threads(reader, READER_THREADS, "threadline-sqlite-reader")
+        self._inline = InlineReads(reader)
 
     async def read(self, work: Callable[[Connection], T]) -> T:
         return await self._readers.run(lambda conn: _autocommit(conn, work))
+
+    async def lookup(self, work: Callable[[Connection], T]) -> T:
+        try:
+            return self._inline.run(work)
+        except WouldWaitError:
+            return await self.read(work)
 
     async def write(self, work: Callable[[Connection], T]) -> T:
         return await self._writer.run(lambda conn: _transaction(conn, work))
@@ -81,6 +90,7 @@ class SQLiteDatabase:
         await self.write(drop_triggers if index is None else index.prepare)
 
     async def close(self) -> None:
+        self._inline.close()
         await self._writer.close()
         await self._readers.close()
 
