@@ -195,6 +195,19 @@ async def test_thread_history_interleaves_messages_and_tool_steps(store: Store) 
     assert await store.thread_history("thread_missing") == []
 
 
+async def test_a_long_thread_history_comes_whole_and_in_order(store: Store) -> None:
+    """Past the hundred items a SQLite store reads at once on the event loop, the rest is
+    read too (on a reader thread), in order."""
+    t = thread()
+    opening = [message(t.id, f"m{i}") for i in range(32)]
+    await store.insert_thread(t, opening)
+    later = [message(t.id, f"m{i}") for i in range(32, 130)]
+    for m in later:
+        await store.insert_message(m)
+    history = await store.thread_history(t.id)
+    assert [item.id for item in history] == [m.id for m in opening + later]
+
+
 async def test_delete_thread_removes_runs_and_steps(store: Store) -> None:
     doomed, kept = await new_run(store), await new_run(store)
     gone_steps = await steps_of(store, doomed, 2)

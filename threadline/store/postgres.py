@@ -46,6 +46,7 @@ class PostgresDatabase:
     """Reads and writes share one pool; each write is one transaction."""
 
     computes_seq = False
+    inline_reads = False
 
     def __init__(self, url: str, *, vectors: bool = True) -> None:
         """`vectors=False` keeps the numpy scan even where pgvector is there (tests)."""

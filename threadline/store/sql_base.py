@@ -73,6 +73,11 @@ class Database(Protocol):
         """Reads only, each statement seeing the last committed state."""
         ...
 
+    @property
+    def inline_reads(self) -> bool:
+        """True when `lookup` reads at once on the calling thread (SQLite)."""
+        ...
+
     async def lookup(self, work: Callable[[Connection], T]) -> T:
         """A read of a few rows by key, as `read`; SQLite does it at once on the calling
         thread where it need not wait."""

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import (
     CompoundSelect,
     Double,
+    Integer,
     Select,
     Text,
     Update,
@@ -117,15 +118,17 @@ def due() -> Select[Any]:
     return select(r.data).where(active, r.expires_at <= bindparam("p_now")).order_by(r.seq)
 
 
-def history() -> CompoundSelect[Any]:
+def history(limited: bool = False) -> CompoundSelect[Any]:
+    """A thread's messages and tool_calls steps in order; `limited`: the first `p_limit`."""
     m, s = schema.messages.c, _steps.c
     thread_id = bindparam("p_thread_id", type_=Text)
-    return union_all(
+    statement = union_all(
         select(m.seq, literal_column("0").label("is_step"), m.data).where(m.thread_id == thread_id),
         select(s.seq, literal_column("1"), s.data).where(
             s.thread_id == thread_id, s.type == "tool_calls"
         ),
     ).order_by(literal_column("seq"))
+    return statement.limit(bindparam("p_limit", type_=Integer)) if limited else statement
 
 
 class Writable:

@@ -51,6 +51,7 @@ class SQLiteDatabase:
     reads go to a few threads with connections of their own."""
 
     computes_seq = True
+    inline_reads = True
 
     def __init__(self, path: Path, *, vectors: bool = True) -> None:
         """`vectors=False` keeps the stdlib driver and the numpy scan (tests)."""
