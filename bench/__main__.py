@@ -119,11 +119,25 @@ def _backends(args: argparse.Namespace) -> dict[str, str | None]:
     return backends
 
 
+def _python_speed_ms() -> float:
+    """How long this machine takes for a fixed bit of pure Python (the best of five), so
+    that figures from machines of one kind but unlike speed can be told apart."""
+    best = float("inf")
+    for _ in range(5):
+        began = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        best = min(best, time.perf_counter() - began)
+    return best * 1000
+
+
 def _machine() -> dict[str, Any]:
     cores = os.cpu_count() or 0
     return {
         "cores": cores,
         "load_average": os.getloadavg(),
+        "python_loop_ms": _python_speed_ms(),
         "python": platform.python_version(),
         "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "note": f"the upstreams, Threadline and the load generator share these {cores} cores",
@@ -146,7 +160,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": _machine(),
         "settings": vars(args) | {"out": str(args.out)},
     }
-    print(f"{results['machine']['note']}; load average {results['machine']['load_average']}")
+    machine = results["machine"]
+    print(
+        f"{machine['note']}; load average {machine['load_average']}; "
+        f"1,000,000 Python additions in {machine['python_loop_ms']:.0f} ms"
+    )
     for backend, database in _backends(args).items():
         results[backend] = {}
         for section in sections:  # on PostgreSQL, a scratch database for each
