@@ -4,11 +4,13 @@ where both load here, the stdlib `sqlite3` otherwise (`sqlite_vec.py`). One writ
 holds the only connection that writes (each write one `BEGIN IMMEDIATE` transaction, so
 writes queue in order); a few reader threads each hold a connection in autocommit, which
 sees the last committed state (WAL). A read by key is done at once on the event loop's own
-connection where it need not wait (`sqlite_inline.py`).
+connection where it need not wait (`sqlite_inline.py`). The write-ahead log is copied into
+the database file by a thread of its own (`sqlite_checkpoint.py`), not in a commit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine, create_engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
+from threadline.store.sqlite_checkpoint import Checkpointer
 from threadline.store.sqlite_inline import InlineReads, WouldWaitError
 from threadline.store.sqlite_threads import Threads
 from threadline.store.sqlite_vec import SQLiteVecIndex, drop_triggers, load_extension, vector_driver
@@ -62,11 +65,13 @@ class SQLiteDatabase:
         self.vectors: VectorIndex = self._sqlite_vec or ScanIndex()
         writer = _engine(url, module)
         event.listen(writer, "begin", _begin_immediate)
+        event.listen(writer, "connect", _no_autocheckpoint)
         # Reads need no transaction: autocommit spares the BEGIN/COMMIT/ROLLBACK.
         reader = _engine(url, module, isolation_level="AUTOCOMMIT", skip_autocommit_rollback=True)
         self._writer = Threads(writer, 1, "threadline-sqlite-writer")
         self._readers = Threads(reader, READER_THREADS, "threadline-sqlite-reader")
         self._inline = InlineReads(reader)
+        self._checkpointer = Checkpointer(path, module or sqlite3)
 
     async def read(self, work: Callable[[Connection], T]) -> T:
         return await self._readers.run(lambda conn: _autocommit(conn, work))
@@ -94,6 +99,7 @@ class SQLiteDatabase:
         self._inline.close()
         await self._writer.close()
         await self._readers.close()
+        await asyncio.to_thread(self._checkpointer.stop)
 
 
 def _transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
@@ -156,6 +162,13 @@ def _engine(url: URL, module: ModuleType | None, **options: Any) -> Engine:
         cursor.close()
 
     return engine
+
+
+def _no_autocheckpoint(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    # The checkpoints are the checkpointer's (`sqlite_checkpoint.py`): no commit waits for one.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.close()
 
 
 def _begin_immediate(conn: Connection) -> None:
