@@ -36,7 +36,7 @@ from threadline.protocol.common import ListQuery
 from threadline.protocol.messages import Message
 from threadline.store import schema, sql_exec
 from threadline.store.base import Page
-from threadline.store.sql_pages import EVERYTHING, Scope, backwards, page_rows
+from threadline.store.sql_pages import EVERYTHING, Scope, backwards, page_rows, storable
 from threadline.store.vector_index import VectorIndex
 
 __all__ = [
@@ -147,12 +147,6 @@ def object_row(model: BaseModel, object_id: str, created_at: int) -> dict[str, A
 def message_row(message: Message) -> dict[str, Any]:
     row = object_row(message, message.id, message.created_at)
     return row | {"thread_id": message.thread_id, "run_id": message.run_id}
-
-
-def storable(*values: str | None) -> bool:
-    # PostgreSQL text cannot hold NUL, so no stored id contains one: such a lookup must
-    # find nothing rather than fail in the driver.
-    return not any(v is not None and "\x00" in v for v in values)
 
 
 def equals(column: ColumnElement[str | None], value: str) -> ColumnElement[bool]:

@@ -9,7 +9,7 @@ a SELECT per request cost ~0.4 ms of CPU, more than the rest of a list request.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ from threadline.protocol.common import ListQuery
 from threadline.store import sql_exec
 from threadline.store.base import cursor_not_found
 
-__all__ = ["EVERYTHING", "Scope", "backwards", "page_rows"]
+__all__ = ["EVERYTHING", "Scope", "backwards", "page_rows", "storable"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def page_rows(conn: Connection, table: Table, scope: Scope, query: ListQuery) ->
     """The `data` of up to `limit + 1` rows past `after` and ahead of `before`; a page with
     only `before` is read backwards from the cursor (`backwards`: the caller turns it
     round). An unknown cursor raises `cursor_not_found`."""
-    if _storable(scope.equal.values()) and _storable((query.after, query.before)):
+    if storable(*scope.equal.values(), query.after, query.before):
         statement = _page_statement(
             table,
             tuple(sorted(scope.equal)),
@@ -78,7 +78,7 @@ def _check_cursors(conn: Connection, table: Table, scope: Scope, query: ListQuer
         if object_id is None:
             continue
         in_scope = {c: scope.equal[c] for c in scope.cursor_columns}
-        known = _storable((object_id, *in_scope.values())) and sql_exec.first(
+        known = storable(object_id, *in_scope.values()) and sql_exec.first(
             conn,
             _cursor_statement(table, scope.cursor_columns),
             {"cursor": object_id} | {_name(c): v for c, v in in_scope.items()},
@@ -87,7 +87,7 @@ def _check_cursors(conn: Connection, table: Table, scope: Scope, query: ListQuer
             raise cursor_not_found(param, object_id)
 
 
-def _storable(values: Iterable[str | None]) -> bool:
+def storable(*values: str | None) -> bool:
     # PostgreSQL text cannot hold NUL, so no stored value contains one: such a lookup must
     # find nothing rather than fail in the driver.
     return not any(v is not None and "\x00" in v for v in values)
