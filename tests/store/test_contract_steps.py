@@ -208,6 +208,17 @@ async def test_a_long_thread_history_comes_whole_and_in_order(store: Store) -> N
     assert [item.id for item in history] == [m.id for m in opening + later]
 
 
+async def test_a_history_of_exactly_the_inline_count_comes_whole(store: Store) -> None:
+    t = thread()
+    opening = [message(t.id, f"m{i}") for i in range(32)]
+    await store.insert_thread(t, opening)
+    later = [message(t.id, f"m{i}") for i in range(32, 100)]
+    for m in later:
+        await store.insert_message(m)
+    history = await store.thread_history(t.id)
+    assert [item.id for item in history] == [m.id for m in opening + later]
+
+
 async def test_delete_thread_removes_runs_and_steps(store: Store) -> None:
     doomed, kept = await new_run(store), await new_run(store)
     gone_steps = await steps_of(store, doomed, 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     CompoundSelect,
     Double,
     Integer,
@@ -118,15 +119,18 @@ def due() -> Select[Any]:
     return select(r.data).where(active, r.expires_at <= bindparam("p_now")).order_by(r.seq)
 
 
-def history(limited: bool = False) -> CompoundSelect[Any]:
-    """A thread's messages and tool_calls steps in order; `limited`: the first `p_limit`."""
+def history(*, limited: bool = False, after: bool = False) -> CompoundSelect[Any]:
+    """A thread's messages and tool_calls steps in order: with `after`, those past
+    `p_after` (a seq); `limited`, the first `p_limit` of them."""
     m, s = schema.messages.c, _steps.c
     thread_id = bindparam("p_thread_id", type_=Text)
+    in_messages, in_steps = [m.thread_id == thread_id], [s.thread_id == thread_id]
+    if after:
+        in_messages.append(m.seq > bindparam("p_after", type_=BigInteger))
+        in_steps.append(s.seq > bindparam("p_after", type_=BigInteger))
     statement = union_all(
-        select(m.seq, literal_column("0").label("is_step"), m.data).where(m.thread_id == thread_id),
-        select(s.seq, literal_column("1"), s.data).where(
-            s.thread_id == thread_id, s.type == "tool_calls"
-        ),
+        select(m.seq, literal_column("0").label("is_step"), m.data).where(*in_messages),
+        select(s.seq, literal_column("1"), s.data).where(*in_steps, s.type == "tool_calls"),
     ).order_by(literal_column("seq"))
     return statement.limit(bindparam("p_limit", type_=Integer)) if limited else statement
 

@@ -76,6 +76,7 @@ class SQLRunStore(SQLBase):
         self._run_steps = select(s.data).where(s.run_id == bindparam("p_run_id")).order_by(s.seq)
         self._history = queries.history()
         self._history_head = queries.history(limited=True)
+        self._history_rest = queries.history(after=True)
         # A thread's history is read back on every run of it, and parsing it was most of
         # a long thread's run: items parsed, by the very JSON they were parsed from (an
         # edited item is parsed anew). Nothing changes the items it hands out.
@@ -289,15 +290,14 @@ class SQLRunStore(SQLBase):
         if not storable(thread_id):
             return []
         params: dict[str, Any] = {"p_thread_id": thread_id}
-        rows = None
-        if self._db.inline_reads:  # a short thread is read at once, a long one on a thread
-            params["p_limit"] = INLINE_HISTORY + 1
-            head = await self._db.lookup(
-                lambda conn: sql_exec.rows(conn, self._history_head, params)
-            )
-            rows = head if len(head) <= INLINE_HISTORY else None
-        if rows is None:
+        if not self._db.inline_reads:
             rows = await self._db.read(lambda conn: sql_exec.rows(conn, self._history, params))
+        else:  # the first items at once; those of a long thread past them on a reader thread
+            head = params | {"p_limit": INLINE_HISTORY}
+            rows = await self._db.lookup(lambda c: sql_exec.rows(c, self._history_head, head))
+            if len(rows) == INLINE_HISTORY:
+                rest = params | {"p_after": rows[-1][0]}
+                rows += await self._db.read(lambda c: sql_exec.rows(c, self._history_rest, rest))
         return [self._parsed.get(data) or self._parse(is_step, data) for _, is_step, data in rows]
 
     def _parse(self, is_step: object, data: str) -> Message | RunStep:
