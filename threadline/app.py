@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -44,10 +44,12 @@ def create_app(
     store: Store | None = None,
     model: ModelClient | None = None,
     blobs: BlobStore | None = None,
+    started: Callable[[], None] | None = None,
 ) -> Starlette:
     """The application. With `store` given it is used as is (tests); otherwise the store
     named by the settings is opened, migrated and closed with the app. `model` replaces
-    the configured upstream, `blobs` the files under the data directory (tests)."""
+    the configured upstream, `blobs` the files under the data directory (tests); `started`
+    is called once the app has started up, before it serves."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -68,6 +70,8 @@ def create_app(
             models=engine.models,
         )
         await engine.start(claim=settings.embedded_worker)
+        if started is not None:
+            started()
         try:
             yield
         finally:

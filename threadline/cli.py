@@ -73,21 +73,15 @@ def _admin_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     purge.add_argument("--dry-run", action="store_true", help="count, delete nothing")
 
 
-# How long a thread that wants the GIL waits for its holder to let go (Python's default is
-# 5 ms). The database threads hand every store call back to the event loop: with the
-# default, under load each hand-over could wait that long; 0.2 ms measured ~20 % more runs
-# per second at concurrency 64 than 1 ms (docs/performance.md).
-SWITCH_INTERVAL_SECONDS = 0.0002
-
-
 def _serve(settings: Settings, host: str | None, port: int | None, log: dict[str, Any]) -> int:
     import uvicorn
 
-    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+    from threadline import interpreter
     from threadline.app import create_app
 
+    interpreter.tune()
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, started=interpreter.settle),
         log_config=log,
         host=host or settings.host,
         port=port if port is not None else settings.port,
@@ -107,10 +101,11 @@ def _migrate(settings: Settings) -> int:
 
 
 def _worker(settings: Settings) -> int:
+    from threadline import interpreter
     from threadline.worker_process import run_worker
 
-    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
-    asyncio.run(run_worker(settings))
+    interpreter.tune()
+    asyncio.run(run_worker(settings, started=interpreter.settle))
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import start_http_server
@@ -18,7 +19,8 @@ __all__ = ["run_worker"]
 logger = logging.getLogger("threadline.worker")
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: Settings, started: Callable[[], None] | None = None) -> None:
+    """Execute runs until SIGTERM or SIGINT; `started` is called once the engine runs."""
     if not settings.model_base_url and not settings.config:
         logger.warning("THREADLINE_MODEL_BASE_URL is not set: every run will fail.")
     store = await open_store(settings.resolved_database_url())
@@ -28,6 +30,8 @@ async def run_worker(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     await engine.start(claim=True)
+    if started is not None:
+        started()
     logger.info("worker %s is executing runs", engine.worker.owner)
     metrics = _serve_metrics(settings, engine)
     try:

@@ -105,3 +105,17 @@ def test_modify_keeps_what_is_not_given(client: TestClient) -> None:
     assert modified["metadata"] == {"b": "2"}
     assert modified["top_p"] == 1.0
     assert client.get(f"/v1/assistants/{created['id']}").json() == modified
+
+
+def test_started_is_called_once_the_app_has_started() -> None:
+    calls: list[object] = []
+
+    def started() -> None:
+        calls.append(app.state.engine)  # the engine is built and running
+
+    app = create_app(Settings(), store=MemoryStore(), started=started)
+    assert calls == []
+    with TestClient(app) as test_client:
+        assert len(calls) == 1
+        assert test_client.get("/v1/models").status_code == 200
+    assert len(calls) == 1
