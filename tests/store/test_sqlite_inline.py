@@ -1,19 +1,23 @@
-"""Reads by key on SQLite: done at once on the calling thread, seeing what was committed,
-and on a reader thread wherever they could not be done at once without waiting."""
+"""Reads by key and writes on SQLite: done at once on the calling thread, seeing what was
+committed, and on a database thread wherever they could not be done at once without waiting
+(or, for a write, while the writer thread has writes to do)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from threadline.store.sqlite import SQLiteDatabase
+from threadline.store.sqlite_threads import ClosedError
 
 
 @pytest.fixture
@@ -74,3 +78,82 @@ async def test_other_errors_are_the_callers(database: SQLiteDatabase) -> None:
 
     with pytest.raises(ValueError, match="not the database's"):
         await database.lookup(wrong)
+
+
+def _insert(name: str) -> Callable[[Connection], str]:
+    def work(conn: Connection) -> str:
+        conn.execute(text("INSERT INTO t VALUES (:n)"), {"n": name})
+        return threading.current_thread().name
+
+    return work
+
+
+@contextlib.contextmanager
+def _write_lock(path: Path) -> Iterator[sqlite3.Connection]:
+    """Another connection holding the database's write lock, as another process's write."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield other
+    finally:
+        other.close()
+
+
+async def test_a_write_is_done_at_once_on_the_calling_thread(database: SQLiteDatabase) -> None:
+    assert await database.write(_insert("a")) == threading.current_thread().name
+    assert await database.lookup(_ids) == ["a"]
+
+
+async def test_a_write_that_would_wait_for_the_lock_waits_on_the_writer_thread(
+    database: SQLiteDatabase, tmp_path: Path
+) -> None:
+    """Writes handed in meanwhile queue behind it, in order, on the writer thread."""
+    with _write_lock(tmp_path / "t.db") as other:
+        first = asyncio.ensure_future(database.write(_insert("a")))
+        await asyncio.sleep(0.05)
+        second = asyncio.ensure_future(database.write(_insert("b")))
+        await asyncio.sleep(0.05)
+        assert not first.done()
+        assert not second.done()
+        other.execute("COMMIT")
+        where = await asyncio.gather(first, second)
+    assert all(name.startswith("threadline-sqlite-writer") for name in where)
+    assert await database.lookup(_ids) == ["a", "b"]
+
+
+async def test_a_write_refused_part_way_is_rolled_back_and_done_again_by_the_thread(
+    database: SQLiteDatabase,
+) -> None:
+    tries: list[str] = []
+
+    def busy_here(conn: Connection) -> None:
+        tries.append(_insert(f"x{len(tries)}")(conn))
+        if len(tries) == 1:
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    await database.write(busy_here)
+    assert tries[0] == threading.current_thread().name
+    assert tries[1].startswith("threadline-sqlite-writer")
+    assert await database.lookup(_ids) == ["x1"]
+
+
+async def test_a_write_that_fails_otherwise_is_rolled_back_and_raises(
+    database: SQLiteDatabase,
+) -> None:
+    def duplicate(conn: Connection) -> None:
+        _insert("d")(conn)
+        _insert("d")(conn)
+
+    with pytest.raises(IntegrityError):
+        await database.write(duplicate)
+    assert await database.lookup(_ids) == []
+    await database.write(_insert("d"))
+    assert await database.lookup(_ids) == ["d"]
+
+
+async def test_no_write_once_closed(tmp_path: Path) -> None:
+    closed = SQLiteDatabase(tmp_path / "c.db", vectors=False)
+    await closed.write(lambda conn: conn.execute(text("CREATE TABLE t (id TEXT PRIMARY KEY)")))
+    await closed.close()
+    with pytest.raises(ClosedError):
+        await closed.write(_insert("late"))

@@ -3,9 +3,10 @@ from the event loop. The driver is `pysqlite3` with sqlite-vec loaded on every c
 where both load here, the stdlib `sqlite3` otherwise (`sqlite_vec.py`). One writer thread
 holds the only connection that writes (each write one `BEGIN IMMEDIATE` transaction, so
 writes queue in order); a few reader threads each hold a connection in autocommit, which
-sees the last committed state (WAL). A read by key is done at once on the event loop's own
-connection where it need not wait (`sqlite_inline.py`). The write-ahead log is copied into
-the database file by a thread of its own (`sqlite_checkpoint.py`), not in a commit.
+sees the last committed state (WAL). A read by key, and a write while the writer thread has
+none to do, is done at once on the event loop's own connections where it need not wait
+(`sqlite_inline.py`). The write-ahead log is copied into the database file by a thread of
+its own (`sqlite_checkpoint.py`), not in a commit.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
 from threadline.store.sqlite_checkpoint import Checkpointer
-from threadline.store.sqlite_inline import InlineReads, WouldWaitError
+from threadline.store.sqlite_inline import Inline, WouldWaitError, refused
 from threadline.store.sqlite_threads import Threads
 from threadline.store.sqlite_vec import SQLiteVecIndex, drop_triggers, load_extension, vector_driver
 from threadline.store.vector_index import ScanIndex, VectorIndex
@@ -50,8 +51,9 @@ def sqlite_path(url: str) -> Path:
 
 
 class SQLiteDatabase:
-    """All writes go through one connection on one thread, one transaction at a time;
-    reads go to a few threads with connections of their own."""
+    """Writes go through one connection on one thread, one transaction at a time, or at
+    once on the event loop's own writing connection while that thread is idle; reads go to
+    a few threads with connections of their own, or by key to the loop's reading one."""
 
     computes_seq = True
     inline_reads = True
@@ -70,7 +72,8 @@ class SQLiteDatabase:
         reader = _engine(url, module, isolation_level="AUTOCOMMIT", skip_autocommit_rollback=True)
         self._writer = Threads(writer, 1, "threadline-sqlite-writer")
         self._readers = Threads(reader, READER_THREADS, "threadline-sqlite-reader")
-        self._inline = InlineReads(reader)
+        self._inline = Inline(reader)
+        self._inline_writes = Inline(writer, hop=refused)
         self._checkpointer = Checkpointer(path, module or sqlite3)
 
     async def read(self, work: Callable[[Connection], T]) -> T:
@@ -83,6 +86,11 @@ class SQLiteDatabase:
             return await self.read(work)
 
     async def write(self, work: Callable[[Connection], T]) -> T:
+        if self._writer.idle:  # nothing queued before it: at once, in the same order
+            try:
+                return self._inline_writes.run(lambda conn: _transaction(conn, work))
+            except WouldWaitError:
+                pass
         return await self._writer.run(lambda conn: _transaction(conn, work))
 
     async def write_one(self, work: Callable[[Connection], T]) -> T:
@@ -90,13 +98,16 @@ class SQLiteDatabase:
 
     async def run_migrations(self, upgrade: Callable[[Connection], None]) -> None:
         await self._writer.run(_use_wal)
-        # BEGIN IMMEDIATE also serialises processes that open the same file at once.
-        await self.write(upgrade)
+        # BEGIN IMMEDIATE also serialises processes that open the same file at once; on
+        # the writer thread, which waits for another process's migration to end.
+        await self._writer.run(lambda conn: _transaction(conn, upgrade))
         index = self._sqlite_vec
-        await self.write(drop_triggers if index is None else index.prepare)
+        prepare = drop_triggers if index is None else index.prepare
+        await self._writer.run(lambda conn: _transaction(conn, prepare))
 
     async def close(self) -> None:
         self._inline.close()
+        self._inline_writes.close()
         await self._writer.close()
         await self._readers.close()
         await asyncio.to_thread(self._checkpointer.stop)

@@ -1,15 +1,18 @@
-"""Reads by key done at once on the calling thread (the event loop's) instead of on a
-reader thread. SQLite finds a row by key in ~10-40 us; the hop to a reader thread and back
-costs more than that in CPU and ~0.2-0.5 ms in wake-ups (measured on the 2-core development
-machine, a virtual one), which a run paid two or three times on its way to the model.
+"""Store calls done at once on the calling thread (the event loop's) instead of on a
+database thread. SQLite finds a row by key in ~10-40 us and commits a run's write in a few
+hundred; the hop to a database thread and back costs ~0.2-0.5 ms more in wake-ups, and at
+times several ms (measured on the 2-core development machine, a virtual one), which a run
+paid on each store call on its way to the model and back.
 
-The connection never waits: its busy timeout is zero, so where SQLite would wait (a lock
-held while a WAL file is recovered or restarted) the read is refused at once and the
-caller hops to a reader thread, which waits as every read did before.
+Each connection never waits: its busy timeout is zero, so where SQLite would wait (a lock
+held by another process's write, or while a WAL file is recovered or restarted) the call
+is refused at once and the caller hops to a database thread, which waits as every call did
+before. A write refused is rolled back first: the thread then does all of it.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -17,48 +20,71 @@ from typing import TypeVar
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-__all__ = ["InlineReads", "WouldWaitError"]
+__all__ = ["Inline", "WouldWaitError", "refused"]
 
 T = TypeVar("T")
 
+_WOULD_WAIT = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+
 
 class WouldWaitError(Exception):
-    """The read cannot be done at once here: do it on a reader thread."""
+    """The call cannot be done at once here: do it on a database thread."""
 
 
-class InlineReads:
-    """One connection, opened on the first read by the thread that makes it and used by
-    that thread only (a connection of the sqlite3 module stays with its thread)."""
+def refused(error: BaseException) -> bool:
+    """True when `error` (SQLAlchemy's or the driver's) is SQLite declining to wait."""
+    cause = error.orig if isinstance(error, OperationalError) else error
+    code = getattr(cause, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in _WOULD_WAIT
+    return "locked" in str(cause) or "busy" in str(cause)
 
-    def __init__(self, engine: Engine) -> None:
+
+class Inline:
+    """One connection of `engine`, opened on the first call by the thread that makes it and
+    used by that thread only (a connection of the sqlite3 module stays with its thread).
+    `hop`: the errors that send the call to a database thread, all of them if unset (reads,
+    which may run again); `OperationalError`s only, the driver's ones included."""
+
+    def __init__(self, engine: Engine, hop: Callable[[BaseException], bool] | None = None) -> None:
         self._engine = engine
+        self._hop = hop
         self._owner: int | None = None
         self._conn: Connection | None = None
+        self._closed = False
+        module = engine.dialect.loaded_dbapi
+        self._errors = (OperationalError, sqlite3.OperationalError, module.OperationalError)
 
     def run(self, work: Callable[[Connection], T]) -> T:
         """`work` now, on this thread's connection; `WouldWaitError` where it cannot be."""
         conn = self._connection()
         try:
             return work(conn)
-        except OperationalError as error:  # SQLITE_BUSY, or anything the hop may retry
+        except self._errors as error:
+            if self._hop is not None and not self._hop(error):
+                raise
             raise WouldWaitError() from error
         finally:
-            conn.rollback()  # ends SQLAlchemy's bookkeeping only: there is no transaction
+            conn.rollback()  # ends SQLAlchemy's bookkeeping only: no transaction is open
 
     def _connection(self) -> Connection:
         me = threading.get_ident()
         if self._owner is None:
             self._owner = me
-        if self._owner != me:
+        if self._owner != me or self._closed:
             raise WouldWaitError()
         if self._conn is None:
             conn = self._engine.connect()
-            conn.exec_driver_sql("PRAGMA busy_timeout=0")
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            driver.execute("PRAGMA busy_timeout=0").close()  # outside any transaction
             self._conn = conn
         return self._conn
 
     def close(self) -> None:
-        """Close the connection (from its own thread; elsewhere it is left to the GC)."""
+        """Close the connection (from its own thread; elsewhere it is left to the GC); any
+        later call is refused."""
+        self._closed = True
         conn, self._conn = self._conn, None
         if conn is not None and self._owner == threading.get_ident():
             conn.close()

@@ -79,6 +79,12 @@ class Threads:
         for thread in self._threads:
             thread.start()
         self._closed = False
+        self._pending = 0  # jobs handed in and not yet settled, counted on the loop's side
+
+    @property
+    def idle(self) -> bool:
+        """True when open and no job handed in is waiting or being done."""
+        return self._pending == 0 and not self._closed
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """`work` on one of the threads: its result, or what it raised."""
@@ -87,7 +93,11 @@ class Threads:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._jobs.put(_Job(work, future, loop))
-        return await future
+        self._pending += 1
+        try:
+            return await future
+        finally:
+            self._pending -= 1
 
     async def close(self) -> None:
         """Let the threads finish the jobs handed in before, then end them."""
