@@ -12,12 +12,13 @@ import pytest
 
 from threadline.errors import InvalidRequestError
 from threadline.ids import now
-from threadline.protocol.runs import Run
+from threadline.protocol.runs import CreateRunRequest, Run
 from threadline.runs.events import Event
+from threadline.runs.stream import open_stream
 from threadline.runs.worker import Worker, WorkerConfig
 from threadline.testing import Reply
 
-from .conftest import WEATHER, Harness, delta_text, names, text_of
+from .conftest import WEATHER, Harness, delta_text, names, request, text_of
 
 PARIS = '{"city": "Paris"}'
 LEASE = 0.3
@@ -76,6 +77,44 @@ async def settled(harness: Harness, run: Run, within: float = 1.5) -> Run:
 
 async def past_expiry(harness: Harness, run: Run) -> None:
     await harness.store.update_run(run.id, lambda r: r.model_copy(update={"expires_at": now() - 1}))
+
+
+# Runs executed where they were created
+
+
+async def test_an_adopted_run_has_called_the_model_when_adopt_returns(harness: Harness) -> None:
+    """The model call goes out before the client is answered (it is on the run's way)."""
+    harness.model.enqueue(Reply(text="slow reply", delay=0.05))
+    worker = make_worker(harness)
+    async with running(worker):
+        lease = await worker.reserve()
+        assert lease is not None
+        assistant = await harness.assistant()
+        thread = await harness.thread("Hello")
+        body = request(CreateRunRequest, assistant_id=assistant.id)
+        run = await harness.services.runs.create(thread.id, body, lease)
+        assert harness.model.history == []
+        await worker.adopt(run)
+        assert len(harness.model.history) == 1
+        assert (await settled(harness, run)).status == "completed"
+
+
+async def test_a_streamed_run_has_called_the_model_when_its_stream_opens(
+    harness: Harness,
+) -> None:
+    harness.model.enqueue(Reply(text="slow reply", delay=0.05))
+    worker = make_worker(harness)
+    async with running(worker):
+        assistant = await harness.assistant()
+        thread = await harness.thread("Hello")
+        body = request(CreateRunRequest, assistant_id=assistant.id)
+        run = await harness.services.runs.create(thread.id, body, worker.lease())
+        stream = await open_stream(worker, run, leased=True)
+        assert len(harness.model.history) == 1
+        events = [event for batch in [b async for b in stream.events()] for event in batch]
+    assert events[0] is not None
+    assert events[0].event == "thread.run.in_progress"
+    assert delta_text([e for e in events if e is not None]) == "slow reply"
 
 
 # Claims

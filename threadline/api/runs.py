@@ -79,7 +79,7 @@ async def _leasing(request: Request, stream: bool | None) -> AsyncIterator[Lease
         raise
 
 
-def _answer(
+async def _answer(
     request: Request, run: Run, lease: Lease | None, history: Sequence[Message] | None = None
 ) -> Response:
     """A non-streamed run, stored in progress under this process's lease, starts executing
@@ -87,7 +87,7 @@ def _answer(
     run: queued."""
     if lease is None:
         return json_response(run)
-    _engine(request).worker.adopt(run, history)
+    await _engine(request).worker.adopt(run, history)
     return json_response(_queued(run))
 
 
@@ -146,7 +146,7 @@ async def create(request: Request) -> Response:
         run = await services(request).runs.create(thread_id, body, lease)
     if body.stream:
         return await _stream(request, run, _created(run), include=include)
-    return _answer(request, run, lease)
+    return await _answer(request, run, lease)
 
 
 async def create_thread_and_run(request: Request) -> Response:
@@ -157,7 +157,7 @@ async def create_thread_and_run(request: Request) -> Response:
         thread = await services(request).threads.get(run.thread_id)
         prelude = [Event("thread.created", thread), *_created(run)]
         return await _stream(request, run, prelude, history=history)
-    return _answer(request, run, lease, history)
+    return await _answer(request, run, lease, history)
 
 
 async def list_(request: Request) -> Response:

@@ -94,7 +94,7 @@ async def open_stream(
             run.id, worker.owner, time.time(), worker.config.lease_seconds
         )
     if claim is not None:
-        worker.spawn(claim, stream.put, stream.finish)
+        await worker.spawn(claim, stream.put, stream.finish)
     else:
         following = follow(worker.store, worker.bus, run, stream.put)
         worker.track(following, stream.put, stream.finish)

@@ -45,6 +45,13 @@ STREAM_BROKE = Event(
 YIELD_EVERY = 16
 
 
+async def _head_start() -> None:
+    """Let a run's executor, just started, go as far as its first wait (the model call
+    sent) before the caller answers its client: the model call is on the run's way to its
+    end, the answer to the client (the run as created, the stream's first events) is not."""
+    await asyncio.sleep(0)
+
+
 @dataclass(frozen=True)
 class WorkerConfig:
     concurrency: int = 256
@@ -111,28 +118,35 @@ class Worker:
         """Give back the slot of a `reserve` whose run was not stored."""
         self._slots.release()
 
-    def adopt(self, run: Run, history: Sequence[Message] | None = None) -> None:
+    async def adopt(self, run: Run, history: Sequence[Message] | None = None) -> None:
         """Execute `run`, stored already claimed under a lease from `reserve`, in its slot;
-        `history`: its thread's, when the caller knows it whole (a thread just created)."""
+        `history`: its thread's, when the caller knows it whole (a thread just created).
+        Returns once the executor waits for the first time."""
         claim = Claim(run, 0, born=True, history=history)
         self._held[run.id] = asyncio.create_task(self._drain(claim), name=f"run-{run.id}")
+        await _head_start()
 
-    def spawn(self, claim: Claim, sink: Callable[[Event], None], done: Callable[[], None]) -> None:
+    async def spawn(
+        self, claim: Claim, sink: Callable[[Event], None], done: Callable[[], None]
+    ) -> None:
         """Execute a run this process claimed for a stream, in a task of its own (outside
-        the worker's concurrency slots): `sink` sees each event, `done` the end."""
+        the worker's concurrency slots): `sink` sees each event, `done` the end. Returns
+        once the executor waits for the first time."""
 
         async def drain() -> None:
             answered, count = False, 0
             try:
                 async for event in self.execute(claim):
                     sink(event)
-                    # Let the response write what came so far: up to the first delta at
-                    # once (a burst of buffered model chunks would otherwise all be
-                    # processed before the first is sent), then every few events, so that
-                    # a burst goes out in a few writes instead of one per event.
-                    answered = answered or event.event.endswith(".delta")
+                    # Let the response write what came so far: at the first delta (a burst
+                    # of buffered model chunks would otherwise all be processed before the
+                    # first is sent), with the events before it in the same write; then
+                    # every few events, so that a burst goes out in a few writes instead
+                    # of one per event.
+                    first = not answered and event.event.endswith(".delta")
+                    answered = answered or first
                     count += 1
-                    if not answered or count % YIELD_EVERY == 0:
+                    if first or (answered and count % YIELD_EVERY == 0):
                         await asyncio.sleep(0)
             except Exception:
                 logger.exception("streaming run %s broke off", claim.run.id)
@@ -142,6 +156,7 @@ class Worker:
                 done()
 
         self._held[claim.run.id] = asyncio.create_task(drain(), name=f"run-{claim.run.id}")
+        await _head_start()
 
     def track(
         self, work: Awaitable[None], sink: Callable[[Event], None], done: Callable[[], None]

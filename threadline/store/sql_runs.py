@@ -283,7 +283,7 @@ class SQLRunStore(SQLBase):
         if not storable(run_id):
             return []
         params = {"p_run_id": run_id}
-        rows = await self._db.read(lambda conn: sql_exec.scalars(conn, self._run_steps, params))
+        rows = await self._db.lookup(lambda conn: sql_exec.scalars(conn, self._run_steps, params))
         return [RunStep.model_validate_json(data) for data in rows]
 
     async def thread_history(self, thread_id: str) -> list[Message | RunStep]:
