@@ -10,14 +10,19 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from threadline.protocol.threads import Thread
+from threadline.store.sql import SQLStore, _upgrade
 from threadline.store.sqlite import SQLiteDatabase
 from threadline.store.sqlite_threads import ClosedError
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -157,3 +162,37 @@ async def test_no_write_once_closed(tmp_path: Path) -> None:
     await closed.close()
     with pytest.raises(ClosedError):
         await closed.write(_insert("late"))
+
+
+async def test_a_bulk_write_is_done_by_the_writer_thread(database: SQLiteDatabase) -> None:
+    """A write that may touch many rows never holds up the event loop."""
+    where = await database.write(_insert("many"), bulk=True)
+    assert where.startswith("threadline-sqlite-writer")
+    assert await database.write_one(_insert("more"), bulk=True) != threading.current_thread().name
+
+
+class _Recording(SQLiteDatabase):
+    """A SQLite database that notes whether each write was bulk."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, vectors=False)
+        self.bulk: list[bool] = []
+
+    async def write(self, work: Callable[[Connection], T], *, bulk: bool = False) -> T:
+        self.bulk.append(bulk)
+        return await super().write(work, bulk=bulk)
+
+
+async def test_deletes_that_cascade_are_bulk_writes(tmp_path: Path) -> None:
+    database = _Recording(tmp_path / "s.db")
+    await database.run_migrations(_upgrade)
+    store = SQLStore(database)
+    try:
+        thread = Thread(id="thread_a", created_at=1, metadata={}, tool_resources=None)
+        await store.insert_thread(thread)
+        assert database.bulk == [False]
+        assert await store.delete_thread(thread.id)
+        assert database.bulk == [False, True]
+        assert await store.get_thread(thread.id) is None
+    finally:
+        await store.close()

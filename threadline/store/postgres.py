@@ -68,11 +68,11 @@ class PostgresDatabase:
     async def lookup(self, work: Callable[[Connection], T]) -> T:
         return await self.read(work)
 
-    async def write(self, work: Callable[[Connection], T]) -> T:
+    async def write(self, work: Callable[[Connection], T], *, bulk: bool = False) -> T:
         async with self._engine.begin() as conn:
             return await conn.run_sync(work)
 
-    async def write_one(self, work: Callable[[Connection], T]) -> T:
+    async def write_one(self, work: Callable[[Connection], T], *, bulk: bool = False) -> T:
         # One statement is its own transaction: autocommit spares BEGIN and COMMIT.
         return await self.read(work)
 

@@ -130,7 +130,7 @@ class SQLStore(SQLRunStore, SQLVectorStore, SQLAdmin):
         return await self._replace(self._threads, thread)
 
     async def delete_thread(self, thread_id: str) -> bool:
-        return await self._change(self._threads.delete, p_id=thread_id)
+        return await self._change(self._threads.delete, bulk=True, p_id=thread_id)
 
     # Messages
     async def insert_message(self, message: Message) -> bool:
@@ -183,7 +183,7 @@ class SQLStore(SQLRunStore, SQLVectorStore, SQLAdmin):
         return await self._list(FileObject, schema.files, query, scope)
 
     async def delete_file(self, file_id: str) -> bool:
-        return await self._change(self._files.delete, p_id=file_id)
+        return await self._change(self._files.delete, bulk=True, p_id=file_id)
 
 
 def _file_columns(file: FileObject) -> dict[str, object]:

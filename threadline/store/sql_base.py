@@ -83,12 +83,15 @@ class Database(Protocol):
         thread where it need not wait."""
         ...
 
-    async def write(self, work: Callable[[Connection], T]) -> T:
-        """One transaction: committed when `work` returns, rolled back when it raises."""
+    async def write(self, work: Callable[[Connection], T], *, bulk: bool = False) -> T:
+        """One transaction: committed when `work` returns, rolled back when it raises.
+        SQLite does it at once on the calling thread where it need not wait, unless it is
+        `bulk` (it may touch many rows: a cascade, a file's chunks); `work` then may run
+        twice, the first time rolled back, so it changes nothing but the database."""
         ...
 
-    async def write_one(self, work: Callable[[Connection], T]) -> T:
-        """One write statement, which commits by itself."""
+    async def write_one(self, work: Callable[[Connection], T], *, bulk: bool = False) -> T:
+        """One write statement, which commits by itself; `bulk` as for `write`."""
         ...
 
     async def run_migrations(self, upgrade: Callable[[Connection], None]) -> None: ...
@@ -174,10 +177,15 @@ class SQLBase:
         data = await self._db.lookup(lambda conn: sql_exec.scalar(conn, statement, params))
         return None if data is None else model.model_validate_json(data)
 
-    async def _change(self, statement: Update | Delete, **params: Any) -> bool:
+    async def _change(
+        self, statement: Update | Delete, *, bulk: bool = False, **params: Any
+    ) -> bool:
+        """`statement` changed a row; `bulk`: it may touch many more (a delete's cascade)."""
         if not storable(*(v for v in params.values() if isinstance(v, str))):
             return False
-        return await self._db.write_one(lambda conn: sql_exec.write(conn, statement, params) > 0)
+        return await self._db.write_one(
+            lambda conn: sql_exec.write(conn, statement, params) > 0, bulk=bulk
+        )
 
     async def _list(
         self,

@@ -82,7 +82,7 @@ class SQLVectorStore(SQLBase):
             if files:
                 conn.execute(self._insert_file, [self._file_row(f, None) for f in files])
 
-        await self._db.write(work)
+        await self._db.write(work, bulk=bool(files))
 
     async def get_vector_store(self, vector_store_id: str) -> VectorStore | None:
         return await self._get(VectorStore, self._vector_stores.get, p_id=vector_store_id)
@@ -96,7 +96,7 @@ class SQLVectorStore(SQLBase):
         )
 
     async def delete_vector_store(self, vector_store_id: str) -> bool:
-        return await self._change(self._vector_stores.delete, p_id=vector_store_id)
+        return await self._change(self._vector_stores.delete, bulk=True, p_id=vector_store_id)
 
     async def list_vector_stores(self, query: ListQuery) -> Page[VectorStore]:
         return await self._list(VectorStore, schema.vector_stores, query)
@@ -136,7 +136,7 @@ class SQLVectorStore(SQLBase):
                 conn.execute(self._insert_file, rows)
             return True
 
-        return await self._db.write(work)
+        return await self._db.write(work, bulk=True)
 
     async def get_vector_store_file(
         self, vector_store_id: str, file_id: str
@@ -202,7 +202,7 @@ class SQLVectorStore(SQLBase):
                     .values(data=file.model_dump_json(), status="cancelled", lease_owner=None)
                 )
 
-        await self._db.write(work)
+        await self._db.write(work, bulk=True)
         return cancelled
 
     async def claim_vector_store_file(
@@ -254,7 +254,7 @@ class SQLVectorStore(SQLBase):
                 self._db.vectors.add(conn, file.vector_store_id, file.id)
             return True
 
-        return await self._db.write(work)
+        return await self._db.write(work, bulk=True)
 
     async def renew_vector_store_file_lease(
         self, vector_store_id: str, file_id: str, owner: str, now: float, lease_seconds: float

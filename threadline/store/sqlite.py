@@ -85,16 +85,16 @@ class SQLiteDatabase:
         except WouldWaitError:
             return await self.read(work)
 
-    async def write(self, work: Callable[[Connection], T]) -> T:
-        if self._writer.idle:  # nothing queued before it: at once, in the same order
+    async def write(self, work: Callable[[Connection], T], *, bulk: bool = False) -> T:
+        if not bulk and self._writer.idle:  # nothing queued before it: at once, in order
             try:
                 return self._inline_writes.run(lambda conn: _transaction(conn, work))
             except WouldWaitError:
                 pass
         return await self._writer.run(lambda conn: _transaction(conn, work))
 
-    async def write_one(self, work: Callable[[Connection], T]) -> T:
-        return await self.write(work)  # the single writer's transaction serialises it
+    async def write_one(self, work: Callable[[Connection], T], *, bulk: bool = False) -> T:
+        return await self.write(work, bulk=bulk)  # the single writer serialises it
 
     async def run_migrations(self, upgrade: Callable[[Connection], None]) -> None:
         await self._writer.run(_use_wal)
