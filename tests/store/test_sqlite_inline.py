@@ -124,6 +124,9 @@ async def test_a_write_that_would_wait_for_the_lock_waits_on_the_writer_thread(
         where = await asyncio.gather(first, second)
     assert all(name.startswith("threadline-sqlite-writer") for name in where)
     assert await database.lookup(_ids) == ["a", "b"]
+    # the lock let go, writes are done at once again
+    assert await database.write(_insert("c")) == threading.current_thread().name
+    assert await database.lookup(_ids) == ["a", "b", "c"]
 
 
 async def test_a_write_refused_part_way_is_rolled_back_and_done_again_by_the_thread(
