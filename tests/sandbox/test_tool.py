@@ -134,6 +134,22 @@ async def test_planted_links_are_never_followed(
     assert b"safe" not in _read("/etc/passwd")
 
 
+async def _events(events: AsyncIterator[Event]) -> list[Event]:
+    return [event async for event in events]
+
+
+async def _sleeping(tool: CodeInterpreter, thread_id: str, within: float = 60.0) -> None:
+    """Until the thread's kernel has written /mnt/data/sleeping (on a loaded machine the
+    kernel may take seconds to start and run a cell's first lines)."""
+    deadline = time.monotonic() + within
+    while True:
+        kernel = tool.pool._kernels.get(thread_id) if tool.pool is not None else None
+        if kernel is not None and (kernel.workspace.data / "sleeping").exists():
+            return
+        assert time.monotonic() < deadline, "the cell never reached its sleep"
+        await asyncio.sleep(0.05)
+
+
 async def test_a_cancel_stops_a_running_cell_and_keeps_the_kernel(
     interpreter: tuple[Harness, CodeInterpreter],
 ) -> None:
@@ -141,24 +157,13 @@ async def test_a_cancel_stops_a_running_cell_and_keeps_the_kernel(
     executor = Executor(
         harness.store, harness.model, harness.bus, BuiltinTools(code_interpreter=tool)
     )
-    slow = json.dumps({"code": "kept = 41\nimport time\ntime.sleep(60)"})
-    harness.model.enqueue(Reply(tool_calls=(("code_interpreter", slow),)))
+    code = "kept = 41\nopen('/mnt/data/sleeping', 'w').close()\nimport time\ntime.sleep(60)"
+    harness.model.enqueue(Reply(tool_calls=(("code_interpreter", json.dumps({"code": code})),)))
     run = await harness.start(assistant={"tools": [{"type": "code_interpreter"}]})
     claim = await harness.store.claim_next_run(OWNER, time.time(), 30.0)
     assert claim is not None
-    started = asyncio.Event()
-
-    async def drain() -> list[Event]:
-        events = []
-        async for event in executor.execute(claim):
-            events.append(event)
-            if event.event == "thread.run.step.delta":
-                started.set()
-        return events
-
-    task = asyncio.create_task(drain())
-    await asyncio.wait_for(started.wait(), 30)
-    await asyncio.sleep(1.0)  # the cell is sleeping now
+    task = asyncio.create_task(_events(executor.execute(claim)))
+    await _sleeping(tool, run.thread_id)  # the cell set `kept` and sleeps now
     await harness.services.runs.cancel(run.thread_id, run.id)
     began = time.monotonic()
     events = await asyncio.wait_for(task, 10)
