@@ -17,7 +17,7 @@ from threadline.protocol.runs import (
     ToolCallsDetails,
     Usage,
 )
-from threadline.store import Store
+from threadline.store import Store, sql_runs
 
 from .test_contract import NOW, message, thread
 from .test_contract_runs import LEASE, lease_of, new_run, set_status
@@ -195,28 +195,76 @@ async def test_thread_history_interleaves_messages_and_tool_steps(store: Store) 
     assert await store.thread_history("thread_missing") == []
 
 
-async def test_a_long_thread_history_comes_whole_and_in_order(store: Store) -> None:
-    """Past the hundred items a SQLite store reads at once on the event loop, the rest is
-    read too (on a reader thread), in order."""
+@pytest.fixture
+def inline_history(monkeypatch: pytest.MonkeyPatch) -> int:
+    """How many history items a SQLite store reads at once (fewer here: a quick test)."""
+    monkeypatch.setattr(sql_runs, "INLINE_HISTORY", 100)
+    return 100
+
+
+async def test_a_long_thread_history_comes_whole_and_in_order(
+    store: Store, inline_history: int
+) -> None:
+    """Past the items a SQLite store reads at once on the event loop, the rest is read too
+    (on a reader thread), in order."""
     t = thread()
     opening = [message(t.id, f"m{i}") for i in range(32)]
     await store.insert_thread(t, opening)
-    later = [message(t.id, f"m{i}") for i in range(32, 130)]
+    later = [message(t.id, f"m{i}") for i in range(32, inline_history + 30)]
     for m in later:
         await store.insert_message(m)
     history = await store.thread_history(t.id)
     assert [item.id for item in history] == [m.id for m in opening + later]
 
 
-async def test_a_history_of_exactly_the_inline_count_comes_whole(store: Store) -> None:
+async def test_a_history_of_exactly_the_inline_count_comes_whole(
+    store: Store, inline_history: int
+) -> None:
     t = thread()
     opening = [message(t.id, f"m{i}") for i in range(32)]
     await store.insert_thread(t, opening)
-    later = [message(t.id, f"m{i}") for i in range(32, 100)]
+    later = [message(t.id, f"m{i}") for i in range(32, inline_history)]
     for m in later:
         await store.insert_message(m)
     history = await store.thread_history(t.id)
     assert [item.id for item in history] == [m.id for m in opening + later]
+
+
+async def test_a_history_item_written_since_it_was_read_is_read_anew(store: Store) -> None:
+    """What a store keeps of a history it read never hides a later write: a message
+    replaced, a step updated, a run's ending closing both, a message deleted."""
+    t = thread()
+    asked = message(t.id, "first")
+    await store.insert_thread(t, [asked])
+    owner = await new_run(store, thread_id=t.id)
+    said = message(t.id, "partial", role="assistant", run_id=owner.id, status="in_progress")
+    await store.insert_message(said)
+    called = step(owner, step_details=ToolCallsDetails.model_validate({"tool_calls": TOOL_CALLS}))
+    await store.insert_step(called)
+    assert await store.thread_history(t.id) == [asked, said, called]
+
+    edited = asked.model_copy(update={"metadata": {"k": "v"}})
+    assert await store.replace_message(edited)
+    answered = called.model_copy(update={"metadata": {"answered": "yes"}})
+    assert await store.update_step(called.id, lambda _: answered) == answered
+    assert await store.thread_history(t.id) == [edited, said, answered]
+
+    whole = said.model_copy(update={"content": message(t.id, "the whole answer").content})
+    ending = await store.end_run(
+        owner.id,
+        lambda r: r.model_copy(update={"status": "completed"}),
+        lambda s: s.model_copy(update={"status": "completed", "completed_at": NOW}),
+        lambda m: whole.model_copy(update={"status": "completed"}) if m.id == said.id else m,
+    )
+    assert ending is not None
+    closed = [item for item in ending.messages if item.id == said.id]
+    done = [item for item in ending.steps if item.id == called.id]
+    assert await store.thread_history(t.id) == [edited, *closed, *done]
+    assert closed[0].status == "completed"
+    assert done[0].status == "completed"
+
+    assert await store.delete_message(t.id, edited.id)
+    assert await store.thread_history(t.id) == [*closed, *done]
 
 
 async def test_delete_thread_removes_runs_and_steps(store: Store) -> None:

@@ -22,6 +22,8 @@ A file's row holds its metadata (the bytes are in a `BlobStore`) with copies of 
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -36,6 +38,7 @@ from sqlalchemy import (
     Sequence,
     Table,
     Text,
+    bindparam,
     literal_column,
 )
 
@@ -45,6 +48,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "assistants",
     "chunks",
+    "data_values",
     "file_batches",
     "files",
     "messages",
@@ -73,6 +77,12 @@ metadata = MetaData(
 
 
 object_seq = Sequence("object_seq", metadata=metadata)
+
+
+def _rev() -> Column[int]:
+    # Bumped by every write of the row's data: a history item is parsed again only when
+    # its (id, rev) changed (`sql_runs.SQLRunStore.thread_history`).
+    return Column("rev", BigInteger, nullable=False, server_default="0")
 
 
 def _seq() -> Column[int]:
@@ -110,10 +120,21 @@ messages = Table(
     Column("data", Text, nullable=False),
     Column("thread_id", Text, ForeignKey("threads.id", ondelete="CASCADE"), nullable=False),
     Column("run_id", Text, nullable=True),
+    _rev(),
     Index(None, "seq", unique=True),
-    Index(None, "thread_id", "seq"),
+    # Covers a thread's history by key (`sql_run_statements.history_keys`).
+    Index(None, "thread_id", "seq", "id", "rev"),
     Index(None, "run_id"),
 )
+
+
+def data_values(table: Table) -> dict[str, Any]:
+    """The values of an UPDATE that writes a row's data (`p_data`), its revision bumped
+    where it has one: every write of messages' and run steps' data goes through here."""
+    values: dict[str, Any] = {"data": bindparam("p_data")}
+    if "rev" in table.c:
+        values["rev"] = table.c.rev + 1
+    return values
 
 
 def status_in(column: ColumnElement[str], statuses: tuple[str, ...]) -> ColumnElement[bool]:
@@ -166,9 +187,10 @@ run_steps = Table(
     _thread_id(),
     Column("run_id", Text, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
     Column("type", Text, nullable=False),
+    _rev(),
     Index(None, "seq", unique=True),
     Index(None, "run_id", "seq"),
-    Index(None, "thread_id", "seq"),
+    Index(None, "thread_id", "seq", "type", "id", "rev"),
 )
 
 

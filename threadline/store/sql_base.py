@@ -109,7 +109,7 @@ class Statements:
         self.replace: Update = (
             update(table)
             .where(c.id == bindparam("p_id"))
-            .values(created_at=bindparam("p_created_at"), data=bindparam("p_data"))
+            .values(created_at=bindparam("p_created_at"), **schema.data_values(table))
         )
         self.insert: Insert = insert(table)
         if computes_seq:

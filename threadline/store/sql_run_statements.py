@@ -120,8 +120,9 @@ def due() -> Select[Any]:
 
 
 def history(*, limited: bool = False, after: bool = False) -> CompoundSelect[Any]:
-    """A thread's messages and tool_calls steps in order: with `after`, those past
-    `p_after` (a seq); `limited`, the first `p_limit` of them."""
+    """The keys of a thread's messages and tool_calls steps in order, `(seq, is_step, id,
+    rev)`, from the indexes alone: with `after`, those past `p_after` (a seq); `limited`,
+    the first `p_limit` of them."""
     m, s = schema.messages.c, _steps.c
     thread_id = bindparam("p_thread_id", type_=Text)
     in_messages, in_steps = [m.thread_id == thread_id], [s.thread_id == thread_id]
@@ -129,10 +130,16 @@ def history(*, limited: bool = False, after: bool = False) -> CompoundSelect[Any
         in_messages.append(m.seq > bindparam("p_after", type_=BigInteger))
         in_steps.append(s.seq > bindparam("p_after", type_=BigInteger))
     statement = union_all(
-        select(m.seq, literal_column("0").label("is_step"), m.data).where(*in_messages),
-        select(s.seq, literal_column("1"), s.data).where(*in_steps, s.type == "tool_calls"),
+        select(m.seq, literal_column("0").label("is_step"), m.id, m.rev).where(*in_messages),
+        select(s.seq, literal_column("1"), s.id, s.rev).where(*in_steps, s.type == "tool_calls"),
     ).order_by(literal_column("seq"))
     return statement.limit(bindparam("p_limit", type_=Integer)) if limited else statement
+
+
+def history_items(table: Any) -> Select[Any]:
+    """`(id, rev, data)` of the rows of `table` whose ids are `p_ids`."""
+    c = table.c
+    return select(c.id, c.rev, c.data).where(c.id.in_(bindparam("p_ids", expanding=True)))
 
 
 class Writable:
@@ -141,7 +148,7 @@ class Writable:
     def __init__(self, table: Any, **columns: Any) -> None:
         c = table.c
         self.lock = select(c.data).where(c.id == bindparam("p_id")).with_for_update(key_share=True)
-        values: dict[str, Any] = {"data": bindparam("p_data")} | {
+        values: dict[str, Any] = schema.data_values(table) | {
             name: bindparam(f"p_{name}") for name in columns
         }
         self.write = update(table).where(c.id == bindparam("p_id")).values(**values)

@@ -77,17 +77,20 @@ class SQLRunStore(SQLBase):
         self._history = queries.history()
         self._history_head = queries.history(limited=True)
         self._history_rest = queries.history(after=True)
-        # A thread's history is read back on every run of it, and parsing it was most of
-        # a long thread's run: items parsed, by the very JSON they were parsed from (an
-        # edited item is parsed anew). Nothing changes the items it hands out.
-        self._parsed: dict[str, Message | RunStep] = {}
+        self._history_messages = queries.history_items(schema.messages)
+        self._history_steps = queries.history_items(_steps)
+        # A thread's history is read back on every run of it, and reading and parsing it
+        # was most of a long thread's run: its keys (id, rev) come from an index, and only
+        # the items not parsed before, or written since (`rev`), are read and parsed.
+        # Nothing changes the items it hands out. With the size of each item's JSON.
+        self._parsed: dict[tuple[str, int], tuple[Message | RunStep, int]] = {}
         self._parsed_chars = 0
         m = schema.messages.c
         self._run_messages = select(m.data).where(m.run_id == bindparam("p_run_id")).order_by(m.seq)
         self._message_write = (
             update(schema.messages)
             .where(m.id == bindparam("p_id"))
-            .values(data=bindparam("p_data"))
+            .values(**schema.data_values(schema.messages))
         )
         self._statuses = select(r.id, r.status).where(r.id.in_(bindparam("p_ids", expanding=True)))
 
@@ -291,35 +294,73 @@ class SQLRunStore(SQLBase):
             return []
         params: dict[str, Any] = {"p_thread_id": thread_id}
         if not self._db.inline_reads:
-            rows = await self._db.read(lambda conn: sql_exec.rows(conn, self._history, params))
-        else:  # the first items at once; those of a long thread past them on a reader thread
+            keys = await self._db.read(lambda conn: sql_exec.rows(conn, self._history, params))
+        else:  # the first keys at once; those of a long thread past them on a reader thread
             head = params | {"p_limit": INLINE_HISTORY}
-            rows = await self._db.lookup(lambda c: sql_exec.rows(c, self._history_head, head))
-            if len(rows) == INLINE_HISTORY:
-                rest = params | {"p_after": rows[-1][0]}
-                rows += await self._db.read(lambda c: sql_exec.rows(c, self._history_rest, rest))
-        return [self._parsed.get(data) or self._parse(is_step, data) for _, is_step, data in rows]
+            keys = await self._db.lookup(lambda c: sql_exec.rows(c, self._history_head, head))
+            if len(keys) == INLINE_HISTORY:
+                rest = params | {"p_after": keys[-1][0]}
+                keys += await self._db.read(lambda c: sql_exec.rows(c, self._history_rest, rest))
+        parsed = self._parsed
+        found = [parsed.get((item_id, rev)) for _, _, item_id, rev in keys]
+        missing = [key for key, item in zip(keys, found, strict=True) if item is None]
+        if not missing:
+            return [item[0] for item in found if item is not None]
+        fetched = await self._history_fetched(missing)
+        history: list[Message | RunStep] = []
+        for (_, _, item_id, _), item in zip(keys, found, strict=True):
+            if item is not None:
+                history.append(item[0])
+            elif item_id in fetched:  # else deleted since its key was read
+                history.append(fetched[item_id])
+        return history
 
-    def _parse(self, is_step: object, data: str) -> Message | RunStep:
+    async def _history_fetched(self, keys: Sequence[Any]) -> dict[str, Message | RunStep]:
+        """The history items `keys` name, read whole, parsed and kept."""
+        messages = [key[2] for key in keys if not key[1]]
+        steps = [key[2] for key in keys if key[1]]
+
+        def work(conn: Connection) -> list[tuple[bool, Any]]:
+            rows: list[tuple[bool, Any]] = []
+            for is_step, statement, ids in (
+                (False, self._history_messages, messages),
+                (True, self._history_steps, steps),
+            ):
+                for start in range(0, len(ids), _FETCH_AT_ONCE):
+                    chunk = {"p_ids": ids[start : start + _FETCH_AT_ONCE]}
+                    rows += [(is_step, row) for row in conn.execute(statement, chunk)]
+            return rows
+
+        few = len(keys) <= INLINE_HISTORY
+        rows = await (self._db.lookup(work) if few else self._db.read(work))
+        return {row[0]: self._parse(is_step, row[0], row[1], row[2]) for is_step, row in rows}
+
+    def _parse(self, is_step: bool, item_id: str, rev: int, data: str) -> Message | RunStep:
+        kept = self._parsed.get((item_id, rev))
+        if kept is not None:  # parsed meanwhile, for a history read at the same time
+            return kept[0]
         item = RunStep.model_validate_json(data) if is_step else Message.model_validate_json(data)
         if len(data) > HISTORY_CACHE_CHARS // 8:
             return item  # a huge item is not worth what it would push out
         self._parsed_chars += len(data)
         while self._parsed_chars > HISTORY_CACHE_CHARS:
             oldest = next(iter(self._parsed))
-            del self._parsed[oldest]
-            self._parsed_chars -= len(oldest)
-        self._parsed[data] = item
+            self._parsed_chars -= self._parsed.pop(oldest)[1]
+        self._parsed[(item_id, rev)] = (item, len(data))
         return item
 
 
-# The most history items read at once where the database reads inline (`Database.lookup`):
-# SQLite returns a hundred in ~0.1 ms, less than a hop to a reader thread.
-INLINE_HISTORY = 100
+# The most history keys (and items read whole) read at once where the database reads
+# inline (`Database.lookup`): SQLite returns a thousand keys from the index in ~0.5 ms,
+# about what the hop to a reader thread and back costs.
+INLINE_HISTORY = 2000
 
 # The JSON of the parsed history items kept, in characters (the oldest go first); the
 # parsed items take about as much again.
 HISTORY_CACHE_CHARS = 8_000_000
+
+# History items read whole in one statement at most (bound parameters are limited).
+_FETCH_AT_ONCE = 500
 
 
 def _update(
