@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -27,7 +28,7 @@ from threadline.store.sqlite import sqlite_path
 from threadline.store.vector_index import is_index_table
 
 from .conftest import POSTGRES_ENV, create_database, drop_database
-from .test_contract import assistant
+from .test_contract import assistant, message, thread
 from .test_contract_vector_search import chunks_of, ingest, unit
 from .test_contract_vector_stores import vector_store, vs_file
 
@@ -180,3 +181,50 @@ async def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
     await store.close()
     mode = await _on(url, lambda conn: conn.execute(text("PRAGMA journal_mode")).scalar())
     assert mode == "wal"
+
+
+def _upgrade_to(revision: str) -> Callable[[Connection], None]:
+    def work(conn: Connection) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+        conn.commit()
+
+    return work
+
+
+async def test_a_history_written_before_revisions_reads_after_them(fresh_sql_url: str) -> None:
+    """Messages stored before 0006 get revision 0 and read, and change, as any other."""
+    if not is_postgres_url(fresh_sql_url):
+        sqlite_path(fresh_sql_url).parent.mkdir(parents=True, exist_ok=True)
+    await _on(fresh_sql_url, _upgrade_to("0005"))
+    t = thread()
+    older = [message(t.id, f"m{i}") for i in range(3)]
+
+    def write(conn: Connection) -> None:
+        conn.execute(
+            text("INSERT INTO threads (id, seq, created_at, data) VALUES (:id, 1, 1, :data)"),
+            {"id": t.id, "data": t.model_dump_json()},
+        )
+        for seq, m in enumerate(older, start=2):
+            conn.execute(
+                text(
+                    "INSERT INTO messages (id, seq, created_at, data, thread_id) "
+                    "VALUES (:id, :seq, 1, :data, :thread_id)"
+                ),
+                {"id": m.id, "seq": seq, "data": m.model_dump_json(), "thread_id": t.id},
+            )
+        conn.commit()
+
+    await _on(fresh_sql_url, write)
+    await migrate(fresh_sql_url)
+    assert await _inspect(fresh_sql_url) == ([], _head())
+    store = await open_store(fresh_sql_url)
+    try:
+        assert await store.thread_history(t.id) == older
+        edited = older[1].model_copy(update={"metadata": {"k": "v"}})
+        assert await store.replace_message(edited)
+        assert await store.thread_history(t.id) == [older[0], edited, older[2]]
+    finally:
+        await store.close()
