@@ -23,7 +23,7 @@ SWITCH_INTERVAL_SECONDS = 0.0002
 # server collects its youngest generation several times per request: objects still in use
 # by requests in flight survive, are promoted, and in time every ~2 s force a full
 # collection over the whole heap (~200,000 objects, 0.2 s of CPU on this project's 2-core
-# machine). Measured at concurrency 64: a fifth of the server's CPU went to the collector;
+# machine). Measured at concurrency 64: a sixth of the server's CPU went to the collector;
 # at 10,000 (with `settle`) a hundredth (docs/performance.md).
 GC_THRESHOLDS = (10_000, 10, 10)
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 from threadline.store.sqlite import SQLiteDatabase
 from threadline.store.sqlite_checkpoint import Checkpointer
@@ -70,10 +71,12 @@ def test_a_missing_file_is_waited_for(tmp_path: Path) -> None:
 
 async def test_the_stores_writer_leaves_checkpoints_to_the_checkpointer(tmp_path: Path) -> None:
     database = SQLiteDatabase(tmp_path / "s.db", vectors=False)
+
+    def setting(conn: Connection) -> object:
+        return conn.execute(text("PRAGMA wal_autocheckpoint")).scalar()
+
     try:
-        setting = await database.write(
-            lambda conn: conn.execute(text("PRAGMA wal_autocheckpoint")).scalar()
-        )
-        assert setting == 0
+        assert await database.write(setting) == 0  # at once, on the event loop's connection
+        assert await database.write(setting, bulk=True) == 0  # on the writer thread
     finally:
         await database.close()

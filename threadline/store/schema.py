@@ -122,7 +122,7 @@ messages = Table(
     Column("run_id", Text, nullable=True),
     _rev(),
     Index(None, "seq", unique=True),
-    # Covers a thread's history by key (`sql_run_statements.history_keys`).
+    # Covers a thread's history by key (`sql_run_statements.history`).
     Index(None, "thread_id", "seq", "id", "rev"),
     Index(None, "run_id"),
 )

@@ -91,6 +91,10 @@ class SQLiteDatabase:
                 return self._inline_writes.run(lambda conn: _transaction(conn, work))
             except WouldWaitError:
                 pass
+        return await self._on_writer(work)
+
+    async def _on_writer(self, work: Callable[[Connection], T]) -> T:
+        """`work` in one transaction on the writer thread (which waits for the lock)."""
         return await self._writer.run(lambda conn: _transaction(conn, work))
 
     async def write_one(self, work: Callable[[Connection], T], *, bulk: bool = False) -> T:
@@ -100,10 +104,9 @@ class SQLiteDatabase:
         await self._writer.run(_use_wal)
         # BEGIN IMMEDIATE also serialises processes that open the same file at once; on
         # the writer thread, which waits for another process's migration to end.
-        await self._writer.run(lambda conn: _transaction(conn, upgrade))
+        await self._on_writer(upgrade)
         index = self._sqlite_vec
-        prepare = drop_triggers if index is None else index.prepare
-        await self._writer.run(lambda conn: _transaction(conn, prepare))
+        await self._on_writer(drop_triggers if index is None else index.prepare)
 
     async def close(self) -> None:
         self._inline.close()
