@@ -42,6 +42,11 @@ ALL_IDS = select(items.c.id).order_by(items.c.id)
 IN_LIST = select(items.c.id).where(items.c.id.in_(bindparam("p_ids", expanding=True)))
 HEAVIER = update(items).where(items.c.id == bindparam("p_id")).values(weight=bindparam("p_w"))
 CLEARED = update(items).values(note=None)
+NOTED = (
+    update(items)
+    .where(items.c.id.in_(bindparam("p_ids", expanding=True)))
+    .values(note=bindparam("p_note"))
+)
 
 
 @pytest.fixture
@@ -80,9 +85,35 @@ def test_constants_in_the_statement_are_kept(conn: Connection) -> None:
     assert sql_exec.first(conn, BY_ID, {"p_id": "a"})[2] is None
 
 
-def test_an_expanding_list_goes_through_sqlalchemy(conn: Connection) -> None:
+def test_an_expanding_list_has_one_placeholder_per_value(conn: Connection) -> None:
+    """On the cursor, not through SQLAlchemy; lists of any length, none included, each
+    with its own SQL."""
     sql_exec.write(conn, INSERT, [{"id": "a"}, {"id": "b"}, {"id": "c"}])
+    assert sql_exec._prepared(IN_LIST).on_driver(conn.dialect, {"p_ids": []}) is not None
     assert sorted(sql_exec.scalars(conn, IN_LIST, {"p_ids": ["a", "c"]})) == ["a", "c"]
+    assert sorted(sql_exec.scalars(conn, IN_LIST, {"p_ids": ["c", "b", "a"]})) == ["a", "b", "c"]
+    assert sql_exec.scalars(conn, IN_LIST, {"p_ids": ("b",)}) == ["b"]
+    assert sql_exec.scalars(conn, IN_LIST, {"p_ids": []}) == []
+
+
+def test_an_expanding_list_of_values_to_convert_goes_through_sqlalchemy(
+    conn: Connection,
+) -> None:
+    by_weight = select(items.c.id).where(items.c.weight.in_(bindparam("p_ws", expanding=True)))
+    sql_exec.write(conn, INSERT, [{"id": "a", "weight": 1.0}, {"id": "b", "weight": 2.5}])
+    assert sql_exec._prepared(by_weight).on_driver(conn.dialect, {"p_ws": [1]}) is None
+    assert sql_exec.scalars(conn, by_weight, {"p_ws": [2.5]}) == ["b"]
+
+
+def test_an_expanding_list_among_other_values(conn: Connection) -> None:
+    sql_exec.write(conn, INSERT, [{"id": i, "note": "n"} for i in "abcd"])
+    assert sql_exec.write(conn, NOTED, {"p_note": "m", "p_ids": ["a", "b"]}) == 2
+    changed = sql_exec.write(
+        conn, NOTED, [{"p_note": "o", "p_ids": ["c"]}, {"p_note": "p", "p_ids": ["a", "d"]}]
+    )
+    assert changed == 3
+    notes = {i: sql_exec.first(conn, BY_ID, {"p_id": i})[2] for i in "abcd"}
+    assert notes == {"a": "p", "b": "m", "c": "o", "d": "p"}
 
 
 def test_nothing_found_is_none(conn: Connection) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from threadline.ids import new_id
+from threadline.protocol.messages import Message
 from threadline.store import Store, open_store
 from threadline.store.base import Claim, ThreadBusyError
 from threadline.store.postgres import asyncpg_url
@@ -19,6 +20,7 @@ from threadline.store.sql import SQLStore
 
 from .test_contract import NOW, message, thread
 from .test_contract_runs import LEASE, new_run, run
+from .test_contract_steps import step
 
 
 async def _claim_all(store: Store, owner: str) -> list[Claim]:
@@ -132,3 +134,41 @@ async def test_history_items_are_parsed_again_once_changed(tmp_path: Path) -> No
         assert after == edited
     finally:
         await store.close()
+
+
+async def test_history_items_written_here_are_not_read_back(
+    sql_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What this store inserted (a thread's messages, a message, a run's additional
+    messages, the step and message a run ends with) its next history read finds parsed,
+    reading no row; another store (another process) reads the same items from the rows."""
+    writer, other = await open_store(sql_url), await open_store(sql_url)
+    assert isinstance(writer, SQLStore)
+    try:
+        owner = thread()
+        await writer.insert_thread(owner, [message(owner.id, "first")])
+        assert await writer.insert_message(message(owner.id, "second"))
+        extra = message(owner.id, "third")
+        active = run(owner.id, "in_progress")
+        assert await writer.insert_run(active, [extra])
+        reply = message(owner.id, "reply", run_id=active.id, status="in_progress", role="assistant")
+        ending = await writer.end_run(
+            active.id,
+            lambda r: r.model_copy(update={"status": "completed"}),
+            lambda s: s.model_copy(update={"status": "completed"}),
+            lambda m: m.model_copy(update={"status": "completed"}),
+            (step(active, "message_creation"), reply),
+        )
+        assert ending is not None
+
+        async def no_rows(keys: object) -> object:
+            raise AssertionError(f"read back: {keys}")
+
+        expected = await other.thread_history(owner.id)
+        roles = [item.role if isinstance(item, Message) else "step" for item in expected]
+        assert roles == ["user", "user", "user", "assistant"]  # no tool calls: no steps
+        monkeypatch.setattr(writer, "_history_fetched", no_rows)
+        assert await writer.thread_history(owner.id) == expected
+    finally:
+        await writer.close()
+        await other.close()

@@ -115,13 +115,16 @@ class SQLStore(SQLRunStore, SQLVectorStore, SQLAdmin):
 
     # Threads
     async def insert_thread(self, thread: Thread, messages: Sequence[Message] = ()) -> None:
+        rows = [message_row(m) for m in messages]
+
         def work(conn: Connection) -> None:
             row = object_row(thread, thread.id, thread.created_at)
             sql_exec.write(conn, self._threads.insert, row)
-            if messages:
-                sql_exec.write(conn, self._insert_message, [message_row(m) for m in messages])
+            if rows:
+                sql_exec.write(conn, self._insert_message, rows)
 
         await self._db.write(work)
+        self._inserted(list(zip(messages, rows, strict=True)))
 
     async def get_thread(self, thread_id: str) -> Thread | None:
         return await self._get(Thread, self._threads.get, p_id=thread_id)
@@ -138,11 +141,14 @@ class SQLStore(SQLRunStore, SQLVectorStore, SQLAdmin):
             return await self._insert_idle_message(message)
         row = message_row(message)
         try:
-            return await self._db.write_one(
+            inserted = await self._db.write_one(
                 lambda conn: sql_exec.write(conn, self._insert_message, row) > 0
             )
         except IntegrityError:  # PostgreSQL: the thread was deleted meanwhile
             return False
+        if inserted:
+            self._inserted([(message, row)])
+        return inserted
 
     async def get_message(self, thread_id: str, message_id: str) -> Message | None:
         return await self._get(Message, self._get_message, p_id=message_id, p_thread_id=thread_id)

@@ -5,8 +5,9 @@ SQLAlchemy's execution machinery costs ~30 us a statement on this machine (a pri
 read: 37 us through `Connection.execute`, 7 us on the sqlite3 cursor), several times what
 SQLite itself spends on the store's statements, and a run takes a dozen of them. So on
 SQLite a statement is compiled once, with its constant parameters, and later executions
-only put the given values in order. A statement whose values or results SQLAlchemy must
-convert (a type with a result processor, an expanding `IN`), and every statement on
+only put the given values in order; an expanding `IN` gets one `?` per value, its SQL kept
+for each number of values. A statement whose values or results SQLAlchemy must convert (a
+type with a result processor, a value rendered into the SQL), and every statement on
 PostgreSQL, goes through `Connection.execute` as before.
 
 Only for statements built once (attributes of a store): each is remembered by identity.
@@ -14,8 +15,8 @@ Only for statements built once (attributes of a store): each is remembered by id
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy.engine import Connection, Dialect
@@ -38,15 +39,44 @@ class _Compiled:
     names: tuple[str, ...]
     constants: dict[str, Any]
     converters: tuple[Callable[[Any], Any] | None, ...] | None
+    # The names of expanding `IN` lists (none here with a converter), and the SQL for each
+    # number of values in them.
+    expanding: frozenset[str] = frozenset()
+    rendered: dict[tuple[int, ...], str] = field(default_factory=dict)
 
     def values(self, params: Params | None) -> tuple[Any, ...]:
         given = self.constants if params is None else {**self.constants, **params}
+        if self.expanding:
+            return tuple(_flat(self.names, self.expanding, given))
         if self.converters is None:
             return tuple(given[name] for name in self.names)
         return tuple(
             given[name] if convert is None else convert(given[name])
             for name, convert in zip(self.names, self.converters, strict=True)
         )
+
+    def sql_for(self, params: Params | None) -> str:
+        """The SQL for these values: with as many `?` in each `IN` list as it has values
+        (SQLite takes an empty list)."""
+        if not self.expanding:
+            return self.sql
+        assert params is not None
+        counts = tuple(len(params[name]) for name in sorted(self.expanding))
+        found = self.rendered.get(counts)
+        if found is None:
+            found = self.sql
+            for name, count in zip(sorted(self.expanding), counts, strict=True):
+                found = found.replace(f"__[POSTCOMPILE_{name}]", ", ".join("?" * count))
+            self.rendered[counts] = found
+        return found
+
+
+def _flat(names: Sequence[str], expanding: frozenset[str], given: Params) -> Iterator[Any]:
+    for name in names:
+        if name in expanding:
+            yield from given[name]
+        else:
+            yield given[name]
 
 
 class _Prepared:
@@ -72,8 +102,11 @@ class _Prepared:
 def _compile(statement: Executable, dialect: Dialect, keys: frozenset[str]) -> _Compiled | None:
     compiled = cast(ClauseElement, statement).compile(dialect=dialect, column_keys=sorted(keys))
     assert isinstance(compiled, SQLCompiler)
-    if compiled.positiontup is None or compiled.post_compile_params:
-        return None  # named parameters, or expanding IN lists: rendered per execution
+    if compiled.positiontup is None:
+        return None  # named parameters
+    expanding = frozenset(compiled.bind_names[bind] for bind in compiled.post_compile_params)
+    if any(not bind.expanding or bind.literal_execute for bind in compiled.post_compile_params):
+        return None  # values rendered into the SQL
     if compiled.insert_prefetch or compiled.update_prefetch:
         return None  # defaults SQLAlchemy computes before it executes
     # SQLAlchemy's record of the columns a statement returns (none for plain DML).
@@ -85,8 +118,10 @@ def _compile(statement: Executable, dialect: Dialect, keys: frozenset[str]) -> _
         del constants[name]
     names = tuple(compiled.positiontup)
     converters = tuple(compiled.binds[name].type.bind_processor(dialect) for name in names)
+    if expanding and any(converters):
+        return None
     convert = converters if any(converters) else None
-    return _Compiled(compiled.string, names, constants, convert)
+    return _Compiled(compiled.string, names, constants, convert, expanding)
 
 
 _PREPARED: dict[int, _Prepared] = {}
@@ -104,7 +139,8 @@ def rows(conn: Connection, statement: Executable, params: Params | None = None) 
     compiled = _prepared(statement).on_driver(conn.dialect, params)
     if compiled is None:
         return list(conn.execute(statement, params).all())
-    found: list[Any] = _on_driver(conn, compiled.sql, compiled.values(params), fetch=True)
+    sql = compiled.sql_for(params)
+    found: list[Any] = _on_driver(conn, sql, compiled.values(params), fetch=True)
     return found
 
 
@@ -133,7 +169,9 @@ def write(
         changed: int = conn.execute(statement, params).rowcount
         return changed
     if params is None or isinstance(params, Mapping):
-        count: int = _on_driver(conn, compiled.sql, compiled.values(params))
+        count: int = _on_driver(conn, compiled.sql_for(params), compiled.values(params))
+    elif compiled.expanding:  # a list's length may differ from one set to the next
+        count = sum(write(conn, statement, p) for p in params)
     else:
         many = [compiled.values(p) for p in params]
         count = _on_driver(conn, compiled.sql, many, many=True)

@@ -114,13 +114,18 @@ class SQLRunStore(SQLBase):
         return True
 
     async def _insert_idle_message(self, message: Message) -> bool:
+        row = message_row(message)
+
         def work(conn: Connection) -> bool:
             if not self._lock_idle_thread(conn, message.thread_id):
                 return False
-            sql_exec.write(conn, self._insert_message, message_row(message))
+            sql_exec.write(conn, self._insert_message, row)
             return True
 
-        return await self._db.write(work)
+        inserted = await self._db.write(work)
+        if inserted:
+            self._inserted([(message, row)])
+        return inserted
 
     # Runs
     async def insert_run(
@@ -130,14 +135,16 @@ class SQLRunStore(SQLBase):
         thread: Thread | None = None,
         lease: Lease | None = None,
     ) -> bool:
+        message_rows = [message_row(m) for m in messages]
+
         def work(conn: Connection) -> bool:
             if thread is not None:
                 row = object_row(thread, thread.id, thread.created_at)
                 sql_exec.write(conn, self._threads.insert, row)
             elif not self._lock_idle_thread(conn, run.thread_id):
                 return False
-            if messages:
-                sql_exec.write(conn, self._insert_message, [message_row(m) for m in messages])
+            if message_rows:
+                sql_exec.write(conn, self._insert_message, message_rows)
             row = _run_row(run)
             if lease is not None:
                 row |= {"lease_owner": lease.owner, "lease_until": lease.until}
@@ -145,9 +152,12 @@ class SQLRunStore(SQLBase):
             return True
 
         try:
-            return await self._db.write(work)
+            inserted = await self._db.write(work)
         except IntegrityError as error:
             await self._raise_if_busy(run.thread_id, error)
+        if inserted:
+            self._inserted(list(zip(messages, message_rows, strict=True)))
+        return inserted
 
     async def _raise_if_busy(self, thread_id: str, error: IntegrityError) -> NoReturn:
         """Turn a violation of the thread lock into ThreadBusyError; re-raise others."""
@@ -182,7 +192,10 @@ class SQLRunStore(SQLBase):
         if not storable(run_id):
             return None
 
+        inserted: list[tuple[Message | RunStep, dict[str, Any]]] = []
+
         def work(conn: Connection) -> RunEnding | None:
+            inserted.clear()  # a write refused part way is done again
             run = _update(conn, Run, self._run_writes, run_id, change, _run_columns)
             if run is None:
                 return None
@@ -194,13 +207,17 @@ class SQLRunStore(SQLBase):
                 sql_exec.write(conn, self._message_write, _data_row(message))
             if created is not None:
                 step, message = close_step(created[0]), close_message(created[1])
-                sql_exec.write(conn, self._steps.insert, _step_row(step))
-                sql_exec.write(conn, self._insert_message, message_row(message))
+                inserted.append((step, _step_row(step)))
+                inserted.append((message, message_row(message)))
+                sql_exec.write(conn, self._steps.insert, inserted[0][1])
+                sql_exec.write(conn, self._insert_message, inserted[1][1])
                 steps.append(step)
                 messages.append(message)
             return RunEnding(run, steps, messages)
 
-        return await self._db.write(work)
+        ending = await self._db.write(work)
+        self._inserted(inserted)
+        return ending
 
     async def claim_next_run(self, owner: str, now: float, lease_seconds: float) -> Claim | None:
         return await self._claim(self._claim_next, owner, now, lease_seconds)
@@ -227,7 +244,7 @@ class SQLRunStore(SQLBase):
             return set()
         params = {"p_owner": owner, "p_ids": ids, "p_until": now + lease_seconds}
         return await self._db.write_one(
-            lambda conn: set(conn.execute(self._renew, params).scalars())
+            lambda conn: set(sql_exec.scalars(conn, self._renew, params))
         )
 
     async def release_run(self, run_id: str, owner: str) -> None:
@@ -237,7 +254,8 @@ class SQLRunStore(SQLBase):
         ids = [run_id for run_id in run_ids if storable(run_id)]
         if not ids:
             return {}
-        rows = await self._db.read(lambda conn: conn.execute(self._statuses, {"p_ids": ids}).all())
+        params = {"p_ids": ids}
+        rows = await self._db.read(lambda conn: sql_exec.rows(conn, self._statuses, params))
         return {row[0]: row[1] for row in rows}
 
     async def runs_to_expire(self, now: int, limit: int) -> list[Run]:
@@ -328,7 +346,7 @@ class SQLRunStore(SQLBase):
             ):
                 for start in range(0, len(ids), _FETCH_AT_ONCE):
                     chunk = {"p_ids": ids[start : start + _FETCH_AT_ONCE]}
-                    rows += [(is_step, row) for row in conn.execute(statement, chunk)]
+                    rows += [(is_step, row) for row in sql_exec.rows(conn, statement, chunk)]
             return rows
 
         few = len(keys) <= INLINE_HISTORY
@@ -340,14 +358,23 @@ class SQLRunStore(SQLBase):
         if kept is not None:  # parsed meanwhile, for a history read at the same time
             return kept[0]
         item = RunStep.model_validate_json(data) if is_step else Message.model_validate_json(data)
-        if len(data) > HISTORY_CACHE_CHARS // 8:
-            return item  # a huge item is not worth what it would push out
+        self._keep(item_id, rev, item, data)
+        return item
+
+    def _keep(self, item_id: str, rev: int, item: Message | RunStep, data: str) -> None:
+        if len(data) > HISTORY_CACHE_CHARS // 8 or (item_id, rev) in self._parsed:
+            return  # a huge item is not worth what it would push out
         self._parsed_chars += len(data)
         while self._parsed_chars > HISTORY_CACHE_CHARS:
             oldest = next(iter(self._parsed))
             self._parsed_chars -= self._parsed.pop(oldest)[1]
         self._parsed[(item_id, rev)] = (item, len(data))
-        return item
+
+    def _inserted(self, items: Sequence[tuple[Message | RunStep, dict[str, Any]]]) -> None:
+        """History items just inserted, with their rows, once their write has committed:
+        at revision 0 they are what the next history read would parse from those rows."""
+        for item, row in items:
+            self._keep(item.id, 0, item, row["data"])
 
 
 # The most history keys (and items read whole) read at once where the database reads

@@ -5,13 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import LargeBinary, bindparam, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    Double,
+    LargeBinary,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 
 from threadline.protocol.common import ListQuery
 from threadline.protocol.files import FileObject
 from threadline.protocol.vector_stores import Attributes, FileBatch, VectorStore, VectorStoreFile
-from threadline.store import schema
+from threadline.store import schema, sql_exec
 from threadline.store.base import FileClaim, FileStats, NearChunk, Page, StoredChunk
 from threadline.store.sql_base import (
     Database,
@@ -64,6 +74,9 @@ class SQLVectorStore(SQLBase):
         self._insert_file = insert(_files)
         if database.computes_seq:
             self._insert_file = self._insert_file.values(seq=next_seq())
+        c = _files.c
+        claimable = (c.status == "in_progress", c.lease_until <= bindparam("p_now", type_=Double))
+        self._claimable = select(c.id).where(*claimable).order_by(c.seq).limit(1)
 
     def _file_row(self, file: VectorStoreFile, batch_id: str | None) -> dict[str, Any]:
         row = object_row(file, file.id, file.created_at)
@@ -208,6 +221,11 @@ class SQLVectorStore(SQLBase):
     async def claim_vector_store_file(
         self, owner: str, now: float, lease_seconds: float
     ) -> FileClaim | None:
+        # Mostly there is none, and the ingester asks twice a second: looked for first
+        # without taking the write lock.
+        params = {"p_now": now}
+        if not await self._db.lookup(lambda conn: sql_exec.rows(conn, self._claimable, params)):
+            return None
         c = _files.c
         candidate = (
             select(c.vector_store_id, c.id)
