@@ -192,10 +192,10 @@ class SQLRunStore(SQLBase):
         if not storable(run_id):
             return None
 
-        inserted: list[tuple[Message | RunStep, dict[str, Any]]] = []
+        reply: list[tuple[Message | RunStep, dict[str, Any]]] = []  # kept once committed
 
         def work(conn: Connection) -> RunEnding | None:
-            inserted.clear()  # a write refused part way is done again
+            reply.clear()  # a write refused part way is done again
             run = _update(conn, Run, self._run_writes, run_id, change, _run_columns)
             if run is None:
                 return None
@@ -207,16 +207,15 @@ class SQLRunStore(SQLBase):
                 sql_exec.write(conn, self._message_write, _data_row(message))
             if created is not None:
                 step, message = close_step(created[0]), close_message(created[1])
-                inserted.append((step, _step_row(step)))
-                inserted.append((message, message_row(message)))
-                sql_exec.write(conn, self._steps.insert, inserted[0][1])
-                sql_exec.write(conn, self._insert_message, inserted[1][1])
+                reply.append((message, message_row(message)))
+                sql_exec.write(conn, self._steps.insert, _step_row(step))
+                sql_exec.write(conn, self._insert_message, reply[0][1])
                 steps.append(step)
                 messages.append(message)
             return RunEnding(run, steps, messages)
 
         ending = await self._db.write(work)
-        self._inserted(inserted)
+        self._inserted(reply)  # its step creates a message: no history item
         return ending
 
     async def claim_next_run(self, owner: str, now: float, lease_seconds: float) -> Claim | None:
@@ -362,8 +361,9 @@ class SQLRunStore(SQLBase):
         return item
 
     def _keep(self, item_id: str, rev: int, item: Message | RunStep, data: str) -> None:
+        # A huge item is not worth what it would push out.
         if len(data) > HISTORY_CACHE_CHARS // 8 or (item_id, rev) in self._parsed:
-            return  # a huge item is not worth what it would push out
+            return
         self._parsed_chars += len(data)
         while self._parsed_chars > HISTORY_CACHE_CHARS:
             oldest = next(iter(self._parsed))
