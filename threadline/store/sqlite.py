@@ -5,8 +5,9 @@ holds the only connection that writes (each write one `BEGIN IMMEDIATE` transact
 writes queue in order); a few reader threads each hold a connection in autocommit, which
 sees the last committed state (WAL). A read by key, and a write while the writer thread has
 none to do, is done at once on the event loop's own connections where it need not wait
-(`sqlite_inline.py`). The write-ahead log is copied into the database file by a thread of
-its own (`sqlite_checkpoint.py`), not in a commit.
+(`sqlite_inline.py`); the writes that come in one turn of the loop after its first are
+committed together (`sqlite_group.py`). The write-ahead log is copied into the database
+file by a thread of its own (`sqlite_checkpoint.py`), not in a commit.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
 from threadline.store.sqlite_checkpoint import Checkpointer
+from threadline.store.sqlite_group import GroupCommit
 from threadline.store.sqlite_inline import Inline, WouldWaitError, refused
 from threadline.store.sqlite_threads import Threads
 from threadline.store.sqlite_vec import SQLiteVecIndex, drop_triggers, load_extension, vector_driver
@@ -51,9 +53,10 @@ def sqlite_path(url: str) -> Path:
 
 
 class SQLiteDatabase:
-    """Writes go through one connection on one thread, one transaction at a time, or at
-    once on the event loop's own writing connection while that thread is idle; reads go to
-    a few threads with connections of their own, or by key to the loop's reading one."""
+    """Writes go through one connection on one thread, one transaction at a time, or on
+    the event loop's own writing connection while that thread is idle (at once, or with the
+    other writes of their turn of the loop); reads go to a few threads with connections of
+    their own, or by key to the loop's reading one."""
 
     computes_seq = True
     inline_reads = True
@@ -74,6 +77,7 @@ class SQLiteDatabase:
         self._readers = Threads(reader, READER_THREADS, "threadline-sqlite-reader")
         self._inline = Inline(reader)
         self._inline_writes = Inline(writer, hop=refused)
+        self._group = GroupCommit(self._inline_writes, self._on_writer, _transaction)
         self._checkpointer = Checkpointer(path, module or sqlite3)
 
     async def read(self, work: Callable[[Connection], T]) -> T:
@@ -86,11 +90,8 @@ class SQLiteDatabase:
             return await self.read(work)
 
     async def write(self, work: Callable[[Connection], T], *, bulk: bool = False) -> T:
-        if not bulk and self._writer.idle:  # nothing queued before it: at once, in order
-            try:
-                return self._inline_writes.run(lambda conn: _transaction(conn, work))
-            except WouldWaitError:
-                pass
+        if not bulk and self._writer.idle:  # nothing queued before it: here, in order
+            return await self._group.write(work)
         return await self._on_writer(work)
 
     async def _on_writer(self, work: Callable[[Connection], T]) -> T:

@@ -61,11 +61,19 @@ class Inline:
         try:
             return work(conn)
         except self._errors as error:
-            if self._hop is not None and not self._hop(error):
+            if not self.refuses(error):
                 raise
             raise WouldWaitError() from error
         finally:
             conn.rollback()  # ends SQLAlchemy's bookkeeping only: no transaction is open
+
+    def here(self) -> bool:
+        """True when a call on this thread can be done here (else it is refused)."""
+        return not self._closed and self._owner in (None, threading.get_ident())
+
+    def refuses(self, error: BaseException) -> bool:
+        """True when `run` would refuse a call that raised `error` (send it elsewhere)."""
+        return isinstance(error, self._errors) and (self._hop is None or self._hop(error))
 
     def _connection(self) -> Connection:
         me = threading.get_ident()
