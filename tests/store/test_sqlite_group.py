@@ -155,3 +155,30 @@ async def test_a_write_given_up_before_its_turn_ends_is_not_done(
         await dropped
     await asyncio.sleep(0)
     assert await database.lookup(_ids) == ["kept"]
+
+
+def test_a_turn_left_open_by_a_loop_that_stopped_is_over(tmp_path: Path) -> None:
+    """A database outlives the event loop it last wrote on: the next loop's writes are
+    done, not left waiting for a turn that never ends."""
+    database = SQLiteDatabase(tmp_path / "l.db", vectors=False)
+
+    async def first() -> None:
+        await database.write(lambda conn: conn.execute(text("CREATE TABLE t (id TEXT)")))
+        await asyncio.sleep(0)
+        await database.write(_insert("a"))  # done at once, the first of its turn
+        asyncio.get_running_loop().stop()  # at the end of this turn: the next never runs
+        await asyncio.Event().wait()
+
+    loop = asyncio.new_event_loop()
+    with pytest.raises(RuntimeError, match="stopped before"):
+        loop.run_until_complete(first())
+    loop.close()
+
+    async def second() -> list[str]:
+        try:
+            await asyncio.wait_for(database.write(_insert("b")), 5)
+            return await database.lookup(_ids)
+        finally:
+            await database.close()
+
+    assert asyncio.run(second()) == ["a", "b"]

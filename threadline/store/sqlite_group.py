@@ -49,7 +49,8 @@ class GroupCommit:
         self._inline = inline
         self._hop = hop
         self._transaction = transaction
-        self._turn = False  # a write was done at once in this turn of the loop
+        # The loop in whose current turn a write was done at once, if any.
+        self._turn: asyncio.AbstractEventLoop | None = None
         self._queued: list[_Queued[Any]] = []
 
     async def write(self, work: Callable[[Connection], T]) -> T:
@@ -57,8 +58,8 @@ class GroupCommit:
             result: T = await self._hop(work)
             return result
         loop = asyncio.get_running_loop()
-        if not self._turn:
-            self._turn = True
+        if self._turn is not loop:  # this turn's first (a turn of a loop since closed is over)
+            self._turn, self._queued = loop, []
             loop.call_soon(self._end_turn)
             try:
                 done: T = self._inline.run(lambda conn: self._transaction(conn, work))
@@ -72,7 +73,7 @@ class GroupCommit:
 
     def _end_turn(self) -> None:
         queued, self._queued = self._queued, []
-        self._turn = False
+        self._turn = None
         live = [q for q in queued if not q.future.cancelled()]
         if live:
             self._commit(live)
