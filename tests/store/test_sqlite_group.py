@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from threadline.store.sqlite import SQLiteDatabase
+from threadline.store.sqlite_threads import ClosedError
 
 
 @pytest.fixture
@@ -182,3 +183,19 @@ def test_a_turn_left_open_by_a_loop_that_stopped_is_over(tmp_path: Path) -> None
             await database.close()
 
     assert asyncio.run(second()) == ["a", "b"]
+
+
+async def test_a_write_still_waiting_for_its_group_when_the_database_closes_is_refused(
+    tmp_path: Path,
+) -> None:
+    database = SQLiteDatabase(tmp_path / "c.db", vectors=False)
+    await database.write(lambda conn: conn.execute(text("CREATE TABLE t (id TEXT)")))
+    await asyncio.sleep(0)
+    first = asyncio.ensure_future(database.write(_insert("a")))
+    waiting = asyncio.ensure_future(database.write(_insert("b")))
+    await asyncio.sleep(0)  # the first was done at once; the second waits for its group
+    assert first.done()
+    assert not waiting.done()
+    await database.close()
+    with pytest.raises(ClosedError):
+        await waiting
