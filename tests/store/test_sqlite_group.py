@@ -6,39 +6,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from threadline.store.sqlite import SQLiteDatabase
 from threadline.store.sqlite_threads import ClosedError
 
+from .sqlite_work import create_table, ids, insert, write_lock
+
 
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[SQLiteDatabase]:
     opened = SQLiteDatabase(tmp_path / "g.db", vectors=False)
-    await opened.write(lambda conn: conn.execute(text("CREATE TABLE t (id TEXT PRIMARY KEY)")))
+    await opened.write(create_table)
     yield opened
     await opened.close()
-
-
-def _insert(*names: str) -> Callable[[Connection], str]:
-    def work(conn: Connection) -> str:
-        for name in names:
-            conn.execute(text("INSERT INTO t VALUES (:n)"), {"n": name})
-        return threading.current_thread().name
-
-    return work
-
-
-def _ids(conn: Connection) -> list[str]:
-    return list(conn.execute(text("SELECT id FROM t ORDER BY rowid")).scalars())
 
 
 @contextlib.contextmanager
@@ -60,9 +47,9 @@ async def test_writes_of_one_turn_after_the_first_share_one_transaction(
 ) -> None:
     await asyncio.sleep(0)  # a turn of the loop with no write yet
     with _statements(database) as seen:
-        where = await asyncio.gather(*(database.write(_insert(f"r{i}")) for i in range(6)))
+        where = await asyncio.gather(*(database.write(insert(f"r{i}")) for i in range(6)))
     assert where == [threading.current_thread().name] * 6  # all on the event loop
-    assert await database.lookup(_ids) == [f"r{i}" for i in range(6)]
+    assert await database.lookup(ids) == [f"r{i}" for i in range(6)]
     assert sum(s.startswith("BEGIN") for s in seen) == 2  # the first, then the other five
     assert sum(s == "COMMIT" for s in seen) == 2
 
@@ -70,51 +57,40 @@ async def test_writes_of_one_turn_after_the_first_share_one_transaction(
 async def test_a_lone_write_is_done_at_once(database: SQLiteDatabase) -> None:
     """Nothing to wait for: it is done before the caller's next turn of the loop."""
     await asyncio.sleep(0)
-    write = asyncio.ensure_future(database.write(_insert("alone")))
+    write = asyncio.ensure_future(database.write(insert("alone")))
     await asyncio.sleep(0)  # the write's task runs in this turn
     assert write.done()
-    assert await database.lookup(_ids) == ["alone"]
+    assert await database.lookup(ids) == ["alone"]
 
 
 async def test_a_write_that_fails_in_a_group_is_undone_alone(database: SQLiteDatabase) -> None:
     """Its own rows are undone and its error is its caller's; the others commit."""
-    await database.write(_insert("taken"))
+    await database.write(insert("taken"))
     await asyncio.sleep(0)
     outcomes = await asyncio.gather(
-        database.write(_insert("a")),
-        database.write(_insert("b", "taken")),  # b is written, then the duplicate fails
-        database.write(_insert("c")),
+        database.write(insert("a")),
+        database.write(insert("b", "taken")),  # b is written, then the duplicate fails
+        database.write(insert("c")),
         return_exceptions=True,
     )
     assert isinstance(outcomes[1], IntegrityError)
     assert not isinstance(outcomes[0], BaseException)
     assert not isinstance(outcomes[2], BaseException)
-    assert await database.lookup(_ids) == ["taken", "a", "c"]
-
-
-@contextlib.contextmanager
-def _write_lock(path: Path) -> Iterator[sqlite3.Connection]:
-    """Another connection holding the database's write lock, as another process's write."""
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    try:
-        yield other
-    finally:
-        other.close()
+    assert await database.lookup(ids) == ["taken", "a", "c"]
 
 
 async def test_a_group_sqlite_would_make_wait_is_done_in_order_by_the_writer_thread(
     database: SQLiteDatabase, tmp_path: Path
 ) -> None:
     await asyncio.sleep(0)
-    with _write_lock(tmp_path / "g.db") as other:
-        writes = [asyncio.ensure_future(database.write(_insert(f"w{i}"))) for i in range(4)]
+    with write_lock(tmp_path / "g.db") as other:
+        writes = [asyncio.ensure_future(database.write(insert(f"w{i}"))) for i in range(4)]
         await asyncio.sleep(0.05)
         assert not any(write.done() for write in writes)
         other.execute("COMMIT")
         where = await asyncio.gather(*writes)
     assert all(name.startswith("threadline-sqlite-writer") for name in where)
-    assert await database.lookup(_ids) == ["w0", "w1", "w2", "w3"]
+    assert await database.lookup(ids) == ["w0", "w1", "w2", "w3"]
 
 
 async def test_a_group_refused_part_way_is_rolled_back_and_done_again_by_the_thread(
@@ -125,37 +101,37 @@ async def test_a_group_refused_part_way_is_rolled_back_and_done_again_by_the_thr
 
     def busy_once(conn: Connection) -> str:
         tries.append(threading.current_thread().name)
-        _insert("late")(conn)
+        insert("late")(conn)
         if len(tries) == 1:
             raise OperationalError("INSERT", {}, Exception("database is locked"))
         return "done"
 
     await asyncio.sleep(0)
     outcomes = await asyncio.gather(
-        database.write(_insert("first")),  # the turn's first: done at once
-        database.write(_insert("second")),
+        database.write(insert("first")),  # the turn's first: done at once
+        database.write(insert("second")),
         database.write(busy_once),
-        database.write(_insert("third")),
+        database.write(insert("third")),
     )
     assert outcomes[2] == "done"
     assert tries[0] == threading.current_thread().name
     assert tries[1].startswith("threadline-sqlite-writer")
-    assert await database.lookup(_ids) == ["first", "second", "late", "third"]
+    assert await database.lookup(ids) == ["first", "second", "late", "third"]
 
 
 async def test_a_write_given_up_before_its_turn_ends_is_not_done(
     database: SQLiteDatabase,
 ) -> None:
     await asyncio.sleep(0)
-    first = asyncio.ensure_future(database.write(_insert("kept")))
-    dropped = asyncio.ensure_future(database.write(_insert("dropped")))
+    first = asyncio.ensure_future(database.write(insert("kept")))
+    dropped = asyncio.ensure_future(database.write(insert("dropped")))
     await asyncio.sleep(0)  # both tasks ran: the first was done, the second waits
     assert first.done()
     dropped.cancel()
     with pytest.raises(asyncio.CancelledError):
         await dropped
     await asyncio.sleep(0)
-    assert await database.lookup(_ids) == ["kept"]
+    assert await database.lookup(ids) == ["kept"]
 
 
 def test_a_turn_left_open_by_a_loop_that_stopped_is_over(tmp_path: Path) -> None:
@@ -164,9 +140,9 @@ def test_a_turn_left_open_by_a_loop_that_stopped_is_over(tmp_path: Path) -> None
     database = SQLiteDatabase(tmp_path / "l.db", vectors=False)
 
     async def first() -> None:
-        await database.write(lambda conn: conn.execute(text("CREATE TABLE t (id TEXT)")))
+        await database.write(create_table)
         await asyncio.sleep(0)
-        await database.write(_insert("a"))  # done at once, the first of its turn
+        await database.write(insert("a"))  # done at once, the first of its turn
         asyncio.get_running_loop().stop()  # at the end of this turn: the next never runs
         await asyncio.Event().wait()
 
@@ -177,8 +153,8 @@ def test_a_turn_left_open_by_a_loop_that_stopped_is_over(tmp_path: Path) -> None
 
     async def second() -> list[str]:
         try:
-            await asyncio.wait_for(database.write(_insert("b")), 5)
-            return await database.lookup(_ids)
+            await asyncio.wait_for(database.write(insert("b")), 5)
+            return await database.lookup(ids)
         finally:
             await database.close()
 
@@ -189,10 +165,10 @@ async def test_a_write_still_waiting_for_its_group_when_the_database_closes_is_r
     tmp_path: Path,
 ) -> None:
     database = SQLiteDatabase(tmp_path / "c.db", vectors=False)
-    await database.write(lambda conn: conn.execute(text("CREATE TABLE t (id TEXT)")))
+    await database.write(create_table)
     await asyncio.sleep(0)
-    first = asyncio.ensure_future(database.write(_insert("a")))
-    waiting = asyncio.ensure_future(database.write(_insert("b")))
+    first = asyncio.ensure_future(database.write(insert("a")))
+    waiting = asyncio.ensure_future(database.write(insert("b")))
     await asyncio.sleep(0)  # the first was done at once; the second waits for its group
     assert first.done()
     assert not waiting.done()

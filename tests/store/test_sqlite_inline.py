@@ -5,15 +5,12 @@ committed, and on a database thread wherever they could not be done at once with
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -22,19 +19,17 @@ from threadline.store.sql import SQLStore, _upgrade
 from threadline.store.sqlite import SQLiteDatabase
 from threadline.store.sqlite_threads import ClosedError
 
+from .sqlite_work import create_table, ids, insert, write_lock
+
 T = TypeVar("T")
 
 
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[SQLiteDatabase]:
     opened = SQLiteDatabase(tmp_path / "t.db", vectors=False)
-    await opened.write(lambda conn: conn.execute(text("CREATE TABLE t (id TEXT PRIMARY KEY)")))
+    await opened.write(create_table)
     yield opened
     await opened.close()
-
-
-def _ids(conn: Connection) -> list[str]:
-    return list(conn.execute(text("SELECT id FROM t ORDER BY id")).scalars())
 
 
 async def test_a_lookup_runs_on_the_calling_thread_and_sees_each_commit(
@@ -44,17 +39,13 @@ async def test_a_lookup_runs_on_the_calling_thread_and_sees_each_commit(
         threading.current_thread()
     )
     for name in ("a", "b"):
-
-        def insert(conn: Connection, name: str = name) -> None:
-            conn.execute(text("INSERT INTO t VALUES (:n)"), {"n": name})
-
-        await database.write(insert)
-        assert (await database.lookup(_ids))[-1] == name
+        await database.write(insert(name))
+        assert (await database.lookup(ids))[-1] == name
 
 
 async def test_a_lookup_from_another_thread_goes_to_a_reader(database: SQLiteDatabase) -> None:
     """The connection stays with the thread that opened it."""
-    await database.lookup(_ids)
+    await database.lookup(ids)
     where = await asyncio.to_thread(
         lambda: asyncio.run(database.lookup(lambda _: threading.current_thread().name))
     )
@@ -85,48 +76,29 @@ async def test_other_errors_are_the_callers(database: SQLiteDatabase) -> None:
         await database.lookup(wrong)
 
 
-def _insert(name: str) -> Callable[[Connection], str]:
-    def work(conn: Connection) -> str:
-        conn.execute(text("INSERT INTO t VALUES (:n)"), {"n": name})
-        return threading.current_thread().name
-
-    return work
-
-
-@contextlib.contextmanager
-def _write_lock(path: Path) -> Iterator[sqlite3.Connection]:
-    """Another connection holding the database's write lock, as another process's write."""
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    try:
-        yield other
-    finally:
-        other.close()
-
-
 async def test_a_write_is_done_at_once_on_the_calling_thread(database: SQLiteDatabase) -> None:
-    assert await database.write(_insert("a")) == threading.current_thread().name
-    assert await database.lookup(_ids) == ["a"]
+    assert await database.write(insert("a")) == threading.current_thread().name
+    assert await database.lookup(ids) == ["a"]
 
 
 async def test_a_write_that_would_wait_for_the_lock_waits_on_the_writer_thread(
     database: SQLiteDatabase, tmp_path: Path
 ) -> None:
     """Writes handed in meanwhile queue behind it, in order, on the writer thread."""
-    with _write_lock(tmp_path / "t.db") as other:
-        first = asyncio.ensure_future(database.write(_insert("a")))
+    with write_lock(tmp_path / "t.db") as other:
+        first = asyncio.ensure_future(database.write(insert("a")))
         await asyncio.sleep(0.05)
-        second = asyncio.ensure_future(database.write(_insert("b")))
+        second = asyncio.ensure_future(database.write(insert("b")))
         await asyncio.sleep(0.05)
         assert not first.done()
         assert not second.done()
         other.execute("COMMIT")
         where = await asyncio.gather(first, second)
     assert all(name.startswith("threadline-sqlite-writer") for name in where)
-    assert await database.lookup(_ids) == ["a", "b"]
+    assert await database.lookup(ids) == ["a", "b"]
     # the lock let go, writes are done at once again
-    assert await database.write(_insert("c")) == threading.current_thread().name
-    assert await database.lookup(_ids) == ["a", "b", "c"]
+    assert await database.write(insert("c")) == threading.current_thread().name
+    assert await database.lookup(ids) == ["a", "b", "c"]
 
 
 async def test_a_write_refused_part_way_is_rolled_back_and_done_again_by_the_thread(
@@ -135,43 +107,43 @@ async def test_a_write_refused_part_way_is_rolled_back_and_done_again_by_the_thr
     tries: list[str] = []
 
     def busy_here(conn: Connection) -> None:
-        tries.append(_insert(f"x{len(tries)}")(conn))
+        tries.append(insert(f"x{len(tries)}")(conn))
         if len(tries) == 1:
             raise OperationalError("INSERT", {}, Exception("database is locked"))
 
     await database.write(busy_here)
     assert tries[0] == threading.current_thread().name
     assert tries[1].startswith("threadline-sqlite-writer")
-    assert await database.lookup(_ids) == ["x1"]
+    assert await database.lookup(ids) == ["x1"]
 
 
 async def test_a_write_that_fails_otherwise_is_rolled_back_and_raises(
     database: SQLiteDatabase,
 ) -> None:
     def duplicate(conn: Connection) -> None:
-        _insert("d")(conn)
-        _insert("d")(conn)
+        insert("d")(conn)
+        insert("d")(conn)
 
     with pytest.raises(IntegrityError):
         await database.write(duplicate)
-    assert await database.lookup(_ids) == []
-    await database.write(_insert("d"))
-    assert await database.lookup(_ids) == ["d"]
+    assert await database.lookup(ids) == []
+    await database.write(insert("d"))
+    assert await database.lookup(ids) == ["d"]
 
 
 async def test_no_write_once_closed(tmp_path: Path) -> None:
     closed = SQLiteDatabase(tmp_path / "c.db", vectors=False)
-    await closed.write(lambda conn: conn.execute(text("CREATE TABLE t (id TEXT PRIMARY KEY)")))
+    await closed.write(create_table)
     await closed.close()
     with pytest.raises(ClosedError):
-        await closed.write(_insert("late"))
+        await closed.write(insert("late"))
 
 
 async def test_a_bulk_write_is_done_by_the_writer_thread(database: SQLiteDatabase) -> None:
     """A write that may touch many rows never holds up the event loop."""
-    where = await database.write(_insert("many"), bulk=True)
+    where = await database.write(insert("many"), bulk=True)
     assert where.startswith("threadline-sqlite-writer")
-    assert await database.write_one(_insert("more"), bulk=True) != threading.current_thread().name
+    assert await database.write_one(insert("more"), bulk=True) != threading.current_thread().name
 
 
 class _Recording(SQLiteDatabase):
