@@ -86,9 +86,10 @@ class Database(Protocol):
     async def write(self, work: Callable[[Connection], T], *, bulk: bool = False) -> T:
         """One transaction: committed when `work` returns, rolled back when it raises.
         SQLite does it at once on the calling thread where it need not wait, unless it is
-        `bulk` (it may touch many rows: a cascade, a file's chunks). Done at once, `work`
-        may run twice (the first time refused part way and rolled back), so it must change
-        nothing but the database."""
+        `bulk` (it may touch many rows: a cascade, a file's chunks), alone or in one
+        transaction with the other writes of its turn of the event loop (each under a
+        savepoint). Done there, `work` may run twice (the first time refused part way and
+        rolled back), so it must change nothing but the database."""
         ...
 
     async def write_one(self, work: Callable[[Connection], T], *, bulk: bool = False) -> T:

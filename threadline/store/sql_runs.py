@@ -207,9 +207,10 @@ class SQLRunStore(SQLBase):
                 sql_exec.write(conn, self._message_write, _data_row(message))
             if created is not None:
                 step, message = close_step(created[0]), close_message(created[1])
-                reply.append((message, message_row(message)))
+                row = message_row(message)
                 sql_exec.write(conn, self._steps.insert, _step_row(step))
-                sql_exec.write(conn, self._insert_message, reply[0][1])
+                sql_exec.write(conn, self._insert_message, row)
+                reply.append((message, row))
                 steps.append(step)
                 messages.append(message)
             return RunEnding(run, steps, messages)
@@ -361,8 +362,8 @@ class SQLRunStore(SQLBase):
         return item
 
     def _keep(self, item_id: str, rev: int, item: Message | RunStep, data: str) -> None:
-        # A huge item is not worth what it would push out.
-        if len(data) > HISTORY_CACHE_CHARS // 8 or (item_id, rev) in self._parsed:
+        # Kept already; or so big it is not worth what it would push out.
+        if (item_id, rev) in self._parsed or len(data) > HISTORY_CACHE_CHARS // 8:
             return
         self._parsed_chars += len(data)
         while self._parsed_chars > HISTORY_CACHE_CHARS:
