@@ -30,7 +30,8 @@ __all__ = ["pgvector_server_url"]  # a fixture, shared with the end-to-end tests
 POSTGRES_ENV = "THREADLINE_TEST_POSTGRES_URL"
 
 
-def _server_url() -> str:
+def server_url() -> str:
+    """The PostgreSQL server the tests may use; skips the test where none is set."""
     url = os.environ.get(POSTGRES_ENV)
     if not url:
         pytest.skip(f"{POSTGRES_ENV} is not set: PostgreSQL tests skipped")
@@ -78,7 +79,7 @@ async def _emptied(url: str) -> str:
 @pytest.fixture(scope="session")
 def postgres_session_url() -> Iterator[str]:
     """One migrated scratch database for the session's store tests."""
-    yield from _migrated_database(_server_url())
+    yield from _migrated_database(server_url())
 
 
 @pytest.fixture
@@ -121,10 +122,10 @@ def vector_backend_url(
 @pytest.fixture
 async def fresh_postgres_url() -> AsyncIterator[str]:
     """A new, empty database of this test's own."""
-    server_url = _server_url()
-    url = await create_database(server_url)
+    server = server_url()
+    url = await create_database(server)
     yield url
-    await drop_database(server_url, url)
+    await drop_database(server, url)
 
 
 def _sql_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:

@@ -1,14 +1,18 @@
-"""Executing the store's statements: on SQLite straight on the driver's cursor, compiled
-once; elsewhere through SQLAlchemy.
+"""Executing the store's statements on the driver's cursor, compiled once; through
+SQLAlchemy where that would not do.
 
 SQLAlchemy's execution machinery costs ~30 us a statement on this machine (a primary-key
 read: 37 us through `Connection.execute`, 7 us on the sqlite3 cursor), several times what
-SQLite itself spends on the store's statements, and a run takes a dozen of them. So on
-SQLite a statement is compiled once, with its constant parameters, and later executions
-only put the given values in order; an expanding `IN` gets one `?` per value, its SQL kept
-for each number of values. A statement whose values or results SQLAlchemy must convert (a
-type with a result processor, a value rendered into the SQL), and every statement on
-PostgreSQL, goes through `Connection.execute` as before.
+SQLite itself spends on the store's statements, and a run takes a dozen of them. So a
+statement is compiled once, with its constant parameters, and later executions only put
+the given values in order, on the DB-API cursor of the connection SQLAlchemy holds (in
+whatever transaction it has begun): sqlite3's, or on PostgreSQL the cursor of SQLAlchemy's
+asyncpg adapter, which begins the transaction, keeps the prepared statements and
+translates asyncpg's errors as it does under `Connection.execute`. On SQLite an expanding
+`IN` gets one `?` per value, its SQL kept for each number of values; on PostgreSQL (whose
+`$n` placeholders after the list would be renumbered) it goes through SQLAlchemy. So does
+a statement whose values or results SQLAlchemy must convert (a type with a result
+processor, a value rendered into the SQL), and any other driver.
 
 Only for statements built once (attributes of a store): each is remembered by identity.
 """
@@ -20,9 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.visitors import iterate
 
 __all__ = ["first", "rows", "scalar", "scalars", "write"]
 
@@ -87,16 +92,24 @@ class _Prepared:
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
         self.forms: dict[tuple[str, frozenset[str]], _Compiled | None] = {}
+        self.lists = any(
+            isinstance(element, BindParameter) and element.expanding
+            for element in iterate(cast(ClauseElement, statement))
+        )
 
     def on_driver(self, dialect: Dialect, params: Params | None) -> _Compiled | None:
         key = (dialect.name, frozenset(params or ()))
         try:
             return self.forms[key]
         except KeyError:
-            sqlite = dialect.name == "sqlite"
-            form = _compile(self.statement, dialect, key[1]) if sqlite else None
+            known = (dialect.name, dialect.driver) in _DRIVERS
+            form = _compile(self.statement, dialect, key[1]) if known else None
             self.forms[key] = form
             return form
+
+
+# The drivers whose DB-API cursors take the compiled SQL with its values in order.
+_DRIVERS = {("sqlite", "pysqlite"), ("postgresql", "asyncpg")}
 
 
 def _compile(statement: Executable, dialect: Dialect, keys: frozenset[str]) -> _Compiled | None:
@@ -105,6 +118,8 @@ def _compile(statement: Executable, dialect: Dialect, keys: frozenset[str]) -> _
     if compiled.positiontup is None:
         return None  # named parameters
     expanding = frozenset(compiled.bind_names[bind] for bind in compiled.post_compile_params)
+    if expanding and dialect.name != "sqlite":
+        return None  # `$n` after the list would need renumbering
     if any(not bind.expanding or bind.literal_execute for bind in compiled.post_compile_params):
         return None  # values rendered into the SQL
     if compiled.insert_prefetch or compiled.update_prefetch:
@@ -163,15 +178,19 @@ def write(
 ) -> int:
     """Execute a statement that returns nothing (for each of a sequence of parameter
     sets); how many rows it changed."""
+    prepared = _prepared(statement)
+    one = params is None or isinstance(params, Mapping)
+    if not one and prepared.lists:
+        # A list's length may differ from one set to the next (and SQLAlchemy refuses
+        # lists in an executemany).
+        return sum(write(conn, statement, p) for p in cast(Sequence[Params], params))
     first_params = params if params is None or isinstance(params, Mapping) else params[0]
-    compiled = _prepared(statement).on_driver(conn.dialect, first_params)
+    compiled = prepared.on_driver(conn.dialect, first_params)
     if compiled is None:
         changed: int = conn.execute(statement, params).rowcount
         return changed
     if params is None or isinstance(params, Mapping):
         count: int = _on_driver(conn, compiled.sql_for(params), compiled.values(params))
-    elif compiled.expanding:  # a list's length may differ from one set to the next
-        count = sum(write(conn, statement, p) for p in params)
     else:
         many = [compiled.values(p) for p in params]
         count = _on_driver(conn, compiled.sql, many, many=True)
@@ -182,13 +201,22 @@ def _on_driver(
     conn: Connection, sql: str, values: Any, *, many: bool = False, fetch: bool = False
 ) -> Any:
     """Execute on the DB-API connection under SQLAlchemy's (in whatever transaction that
-    has begun): the rows when `fetch`, else how many rows changed. The driver's errors are
-    raised as SQLAlchemy raises them (`IntegrityError` ...), which is what the store
-    catches."""
-    driver = conn.connection.driver_connection
-    assert driver is not None
+    has begun): the rows when `fetch`, else how many rows changed (-1 for many on
+    PostgreSQL, as through SQLAlchemy). Whatever is raised goes through SQLAlchemy's own
+    handler, as under `Connection.execute`: the driver's errors as SQLAlchemy raises them
+    (`IntegrityError` ..., which is what the store catches), others as they are; a
+    connection lost on the way, or left mid-statement by a cancel, is invalidated (with
+    the pool's others when lost), so that it is not handed out again."""
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    cursor = dbapi.cursor()
     try:
-        cursor = driver.executemany(sql, values) if many else driver.execute(sql, values)
+        if many:
+            cursor.executemany(sql, values)
+        else:
+            cursor.execute(sql, values)
         return cursor.fetchall() if fetch else cursor.rowcount
-    except conn.dialect.loaded_dbapi.Error as err:
-        raise DBAPIError.instance(sql, values, err, conn.dialect.loaded_dbapi.Error) from err
+    except BaseException as err:  # as SQLAlchemy: a cancel mid-statement invalidates too
+        conn._handle_dbapi_exception(err, sql, values, cursor, None)
+    finally:
+        cursor.close()
