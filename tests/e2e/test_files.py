@@ -1,6 +1,7 @@
 """Files through the official SDK against `threadline serve`: upload in every form the SDK
 takes, list with pagination, retrieve, download byte for byte, delete, the errors, the
-size limit and a restart."""
+size limit and a restart; and files, vector stores and a file_search run through the Node
+SDK."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.harness import Databases, ServerFactory, sdk_client
+from tests.e2e.harness import Databases, Server, ServerFactory, run_node_script, sdk_client
 
 pytestmark = [pytest.mark.e2e]
 
@@ -166,3 +167,10 @@ async def test_the_async_client_uploads_and_downloads(async_client: openai.Async
     assert (await async_client.files.retrieve(created.id)) == created
     assert (await async_client.files.content(created.id)).read() == NOTES
     assert (await async_client.files.delete(created.id)).deleted
+
+
+def test_node_sdk_files_vector_stores_and_file_search(server: Server) -> None:
+    """The Node SDK's own multipart uploads (`toFile`), upload and poll helpers, page
+    iteration and error classes (tests/node/files_and_search.mjs)."""
+    output = run_node_script("files_and_search.mjs", server.base_url)
+    assert "node files and search: ok" in output
