@@ -12,7 +12,7 @@ import pytest
 
 from threadline.errors import InvalidRequestError
 from threadline.ids import now
-from threadline.protocol.runs import CreateRunRequest, Run
+from threadline.protocol.runs import CreateRunRequest, Run, SubmitToolOutputsRequest
 from threadline.runs.events import Event
 from threadline.runs.stream import open_stream
 from threadline.runs.worker import Worker, WorkerConfig
@@ -109,7 +109,7 @@ async def test_a_streamed_run_has_called_the_model_when_its_stream_opens(
         thread = await harness.thread("Hello")
         body = request(CreateRunRequest, assistant_id=assistant.id)
         run = await harness.services.runs.create(thread.id, body, worker.lease())
-        stream = await open_stream(worker, run, leased=True)
+        stream = await open_stream(worker, run)
         assert len(harness.model.history) == 1
         events = [event for batch in [b async for b in stream.events()] for event in batch]
     assert events[0] is not None
@@ -242,6 +242,49 @@ async def test_a_worker_releases_a_run_that_waits_for_tool_outputs(harness: Harn
     assert final.status == "completed"
     assert text_of(await harness.reply(run)) == "Sunny."
     assert names(recorder.events[run.id]).count("thread.run.in_progress") == 2
+
+
+async def test_outputs_taken_with_a_slot_free_resume_the_run_here_at_once(
+    harness: Harness,
+) -> None:
+    """As a new run is (`adopt`): the write that takes the outputs stores the run in
+    progress under this worker's lease (no claim, no status write of its own), and the model
+    is called before the client is answered; the answered step is completed as before."""
+    harness.model.enqueue(
+        Reply(tool_calls=(("get_weather", PARIS),)), Reply(text="Sunny.", delay=0.05)
+    )
+    run = await harness.start(assistant={"tools": [WEATHER]})
+    await harness.drive()
+    waiting = await harness.get(run)
+    assert waiting.required_action is not None
+    [call] = waiting.required_action.submit_tool_outputs.tool_calls
+    recorder = Recorder()
+    worker = make_worker(harness, recorder)
+    async with running(worker):
+        lease = await worker.reserve()
+        assert lease is not None
+        body = request(
+            SubmitToolOutputsRequest, tool_outputs=[{"tool_call_id": call.id, "output": "sunny"}]
+        )
+        resumed = await harness.services.runs.submit_tool_outputs(
+            run.thread_id, run.id, body, lease
+        )
+        assert resumed.status == "in_progress"
+        assert await harness.store.claim_run(run.id, "other", time.time(), 30.0) is None
+        calls = len(harness.model.history)
+        await worker.adopt(resumed, resumed=True)
+        assert len(harness.model.history) == calls + 1
+        final = await settled(harness, run)
+    assert final.status == "completed"
+    assert text_of(await harness.reply(run)) == "Sunny."
+    events = names(recorder.events[run.id])
+    assert events[:2] == ["thread.run.in_progress", "thread.run.step.completed"]
+    [answered, _] = await harness.steps(run)
+    assert answered.status == "completed"
+    assert answered.step_details.type == "tool_calls"
+    [function] = answered.step_details.tool_calls
+    assert function.type == "function"
+    assert function.function.output == "sunny"
 
 
 async def test_a_worker_that_loses_a_lease_stops_executing(harness: Harness) -> None:

@@ -18,6 +18,7 @@ from threadline.protocol.runs import (
     Usage,
 )
 from threadline.store import Store, sql_runs
+from threadline.store.base import Lease
 
 from .test_contract import NOW, message, thread
 from .test_contract_runs import LEASE, lease_of, new_run, set_status
@@ -377,3 +378,64 @@ async def test_end_run_writes_nothing_when_the_change_refuses(store: Store) -> N
         )
     assert (await store.get_run(owner.thread_id, owner.id)) == owner
     assert [s.status for s in await store.run_steps(owner.id)] == ["in_progress"]
+
+
+def _noted(s: RunStep) -> RunStep:
+    return s.model_copy(update={"metadata": {"outputs": "in"}})
+
+
+def _queued(r: Run) -> Run:
+    if r.status != "requires_action":
+        raise InvalidRequestError(f'Runs in status "{r.status}" do not accept tool outputs.')
+    return r.model_copy(update={"status": "queued"})
+
+
+async def test_resume_run_changes_the_run_and_its_step_in_one_write(store: Store) -> None:
+    waiting = await new_run(store, "requires_action")
+    answered = step(waiting)
+    await store.insert_step(answered)
+    resumed = await store.resume_run(waiting.id, _queued, (answered.id, _noted))
+    assert resumed is not None
+    assert resumed.status == "queued"
+    assert await store.get_run(waiting.thread_id, waiting.id) == resumed
+    [stored] = await store.run_steps(waiting.id)
+    assert stored.metadata == {"outputs": "in"}
+    # Without a lease the run goes to whichever worker claims it.
+    assert lease_of(await store.claim_next_run("w", NOW, LEASE)) == (waiting.id, 0)
+
+
+async def test_resume_run_with_a_lease_holds_the_run(store: Store) -> None:
+    waiting = await new_run(store, "requires_action")
+
+    def started(r: Run) -> Run:
+        return r.model_copy(update={"status": "in_progress"})
+
+    resumed = await store.resume_run(waiting.id, started, lease=Lease("me", NOW + LEASE))
+    assert resumed is not None
+    assert resumed.status == "in_progress"
+    assert await store.claim_next_run("them", NOW + 1, LEASE) is None  # held
+    assert await store.renew_leases("me", [waiting.id], NOW + 1, LEASE) == {waiting.id}
+    recovered = await store.claim_next_run("them", NOW + 1 + LEASE, LEASE)  # lapsed
+    assert lease_of(recovered) == (waiting.id, 1)
+
+
+async def test_resume_run_writes_nothing_when_a_change_refuses(store: Store) -> None:
+    waiting = await new_run(store, "requires_action")
+    answered = step(waiting)
+    await store.insert_step(answered)
+
+    def refused(_: RunStep) -> RunStep:
+        raise InvalidRequestError("no")
+
+    with pytest.raises(InvalidRequestError):
+        await store.resume_run(waiting.id, _queued, (answered.id, refused), Lease("me", NOW + 1))
+    assert await store.get_run(waiting.thread_id, waiting.id) == waiting
+    assert await store.run_steps(waiting.id) == [answered]
+    assert await store.claim_run(waiting.id, "w", NOW, LEASE) is None  # still requires_action
+    done = await set_status(store, waiting, "completed")
+    with pytest.raises(InvalidRequestError):
+        await store.resume_run(waiting.id, _queued, (answered.id, _noted))
+    assert await store.get_run(waiting.thread_id, waiting.id) == done
+    assert await store.run_steps(waiting.id) == [answered]
+    assert await store.resume_run("run_missing", _queued) is None
+    assert await store.resume_run("run_\x00", _queued) is None

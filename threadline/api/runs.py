@@ -95,16 +95,17 @@ async def _stream(
     request: Request,
     run: Run,
     prelude: list[Event],
-    leased: bool = True,
     include: frozenset[str] = frozenset(),
     history: Sequence[Message] | None = None,
+    resumed: bool = False,
 ) -> Response:
-    """Execute the run in this process (over `history`, its thread's, when known) and
-    answer with its events as SSE; steps carry file_search result content only when
-    `include` asks for it."""
+    """Execute the run, stored in progress under this process's lease, here (over
+    `history`, its thread's, when known; `resumed`: its tool outputs just taken) and answer
+    with its events as SSE; steps carry file_search result content only when `include`
+    asks for it."""
     engine = _engine(request)
     stream = await open_stream(
-        engine.worker, run, prelude, engine.keepalive_seconds, leased, history
+        engine.worker, run, prelude, engine.keepalive_seconds, history, resumed=resumed
     )
     return sse_response(_shown_steps(stream.events(), include, engine.metrics.active_streams))
 
@@ -187,11 +188,18 @@ async def cancel(request: Request) -> Response:
 
 
 async def submit_tool_outputs(request: Request) -> Response:
+    """The run goes on here when it can, as a new run does (`_lease`): stored in progress
+    under this process's lease by the write that takes the outputs, answered as queued."""
     body = await parse_body(request, SubmitToolOutputsRequest)
-    run = await services(request).runs.submit_tool_outputs(*_ids(request), body)
+    async with _leasing(request, body.stream) as lease:
+        run = await services(request).runs.submit_tool_outputs(*_ids(request), body, lease)
+    if lease is None:
+        return json_response(run)
+    requeued = run.model_copy(update={"status": "queued"})
     if body.stream:
-        return await _stream(request, run, [run_event(run)], leased=False)
-    return json_response(run)
+        return await _stream(request, run, [run_event(requeued)], resumed=True)
+    await _engine(request).worker.adopt(run, resumed=True)
+    return json_response(requeued)
 
 
 async def list_steps(request: Request) -> Response:

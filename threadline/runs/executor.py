@@ -104,7 +104,7 @@ class Executor:
         history: list[Message | RunStep] | None = None
         if claim.history is not None:
             history = list(claim.history)
-        if claim.born:
+        if claim.born or claim.resumed:  # stored in progress by the one who leased it
             yield run_event(run)
         elif run.status == "queued":
             # The thread is read while the status is written: both precede the model call.

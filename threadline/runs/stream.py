@@ -1,10 +1,9 @@
 """A streaming request's view of a run: events handed from a background executor.
 
-The process that answers `stream: true` claims the run and executes it itself, so events
-never cross processes on the hot path. The executor runs in its own task, not in the
-response, so a client that goes away neither stops nor corrupts the run. When another
-process holds the run (it claimed it first, or is recovering it), the stream follows the
-run through the store instead (`follow`), with whole-message deltas."""
+The process that answers `stream: true` stores the run claimed by itself (as it is
+created, or as its tool outputs are taken) and executes it, so events never cross
+processes. The executor runs in its own task, not in the response, so a client that goes
+away neither stops nor corrupts the run."""
 
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ from collections.abc import AsyncIterator, Sequence
 from threadline.protocol.messages import Message
 from threadline.protocol.runs import Run
 from threadline.runs.events import Event
-from threadline.runs.follow import follow
 from threadline.runs.worker import Worker
 from threadline.store.base import Claim
 
@@ -79,23 +77,16 @@ async def open_stream(
     run: Run,
     prelude: Sequence[Event] = (),
     keepalive_seconds: float = KEEPALIVE_SECONDS,
-    leased: bool = False,
     history: Sequence[Message] | None = None,
+    *,
+    resumed: bool = False,
 ) -> RunStream:
-    """Start executing (or following) `run` and return the stream of its events. A
-    `leased` run was stored already claimed by this worker (`Worker.lease`); `history` is
-    its thread's when the caller knows it whole (a thread just created)."""
+    """Start executing `run`, stored in progress and claimed by this worker (`Worker.lease`),
+    and return the stream of its events. `history` is its thread's when the caller knows it
+    whole (a thread just created); `resumed`: the run goes on after its tool outputs."""
     stream = RunStream(keepalive_seconds)
     for event in prelude:
         stream.put(event)
-    claim: Claim | None = Claim(run, 0, born=True, history=history)
-    if not leased:
-        claim = await worker.store.claim_run(
-            run.id, worker.owner, time.time(), worker.config.lease_seconds
-        )
-    if claim is not None:
-        await worker.spawn(claim, stream.put, stream.finish)
-    else:
-        following = follow(worker.store, worker.bus, run, stream.put)
-        worker.track(following, stream.put, stream.finish)
+    claim = Claim(run, 0, born=not resumed, resumed=resumed, history=history)
+    await worker.spawn(claim, stream.put, stream.finish)
     return stream

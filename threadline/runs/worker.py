@@ -118,11 +118,14 @@ class Worker:
         """Give back the slot of a `reserve` whose run was not stored."""
         self._slots.release()
 
-    async def adopt(self, run: Run, history: Sequence[Message] | None = None) -> None:
+    async def adopt(
+        self, run: Run, history: Sequence[Message] | None = None, *, resumed: bool = False
+    ) -> None:
         """Execute `run`, stored already claimed under a lease from `reserve`, in its slot;
-        `history`: its thread's, when the caller knows it whole (a thread just created).
-        Returns once the executor waits for the first time."""
-        claim = Claim(run, 0, born=True, history=history)
+        `history`: its thread's, when the caller knows it whole (a thread just created);
+        `resumed`: the run goes on after its tool outputs. Returns once the executor waits
+        for the first time."""
+        claim = Claim(run, 0, born=not resumed, resumed=resumed, history=history)
         self._held[run.id] = asyncio.create_task(self._drain(claim), name=f"run-{run.id}")
         await _head_start()
 

@@ -216,26 +216,33 @@ class RunService:
         return cancelled
 
     async def submit_tool_outputs(
-        self, thread_id: str, run_id: str, request: SubmitToolOutputsRequest
+        self,
+        thread_id: str,
+        run_id: str,
+        request: SubmitToolOutputsRequest,
+        lease: Lease | None = None,
     ) -> Run:
+        """The outputs in their step and the run back in the queue, in one write; or, with
+        `lease`, the run stored already in progress and claimed by the process that took
+        the outputs, which executes it itself (the run returned is then in progress)."""
         run = await self.get(thread_id, run_id)
         call_ids = check_outputs(run, request.tool_outputs)
         step = pending_step(await self.store.run_steps(run_id), call_ids)
         outputs = {o.tool_call_id or "": o.output or "" for o in request.tool_outputs}
-        if step is not None:
-            await self.store.update_step(step.id, lambda s: apply_outputs(s, outputs))
 
         def requeue(current: Run) -> Run:
             check_outputs(current, request.tool_outputs)
-            return states.transition(current, "queued", now())
+            queued = states.transition(current, "queued", now())
+            return queued if lease is None else states.transition(queued, "in_progress", now())
 
-        queued = await self.store.update_run(run_id, requeue)
-        if queued is None:
+        answered = None if step is None else (step.id, lambda s: apply_outputs(s, outputs))
+        resumed = await self.store.resume_run(run_id, requeue, answered, lease)
+        if resumed is None:
             raise NotFoundError.for_object("run", run_id)
-        if not request.stream:
+        if lease is None and not request.stream:  # a stream's run is claimed by its caller
             self.bus.work_available()
-        self.bus.run_updated(run_id, queued)
-        return queued
+        self.bus.run_updated(run_id, resumed)
+        return resumed
 
 
 def _first(*values: T | None) -> T:

@@ -62,17 +62,20 @@ class Lease:
 class Claim:
     """A run leased to one executor. `recoveries` counts claims of this run made after
     an earlier holder's lease lapsed mid-run (its process died). A `born` claim is a run
-    stored already in progress and leased by the process that streams it; `history`, when
-    its creator knows it (a thread created with the run), is its thread's whole history."""
+    stored already in progress and leased by the process that created it; `history`, when
+    its creator knows it (a thread created with the run), is its thread's whole history. A
+    `resumed` claim is a run stored in progress and leased by the process that took its
+    tool outputs."""
 
     run: Run
     recoveries: int
     born: bool = False
     history: Sequence[Message] | None = None
+    resumed: bool = False
 
     @property
     def recovered(self) -> bool:
-        return self.run.status == "in_progress" and not self.born
+        return self.run.status == "in_progress" and not (self.born or self.resumed)
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,19 @@ class Store(Protocol):
         the run does not exist). An exception from `change` aborts without writing.
         `change` (like every callback given to the store) may run on a database thread,
         inside the transaction: keep it quick, and away from the event loop's objects."""
+        ...
+
+    async def resume_run(
+        self,
+        run_id: str,
+        change: Callable[[Run], Run],
+        step: tuple[str, Callable[[RunStep], RunStep]] | None = None,
+        lease: Lease | None = None,
+    ) -> Run | None:
+        """Tool outputs taken: `change` applied to the run and then, when `step` is given,
+        its change to that step, in one transaction; with `lease`, the run is held under it
+        (the process that took the outputs executes the run itself). None when the run
+        does not exist; an exception from a change aborts without writing."""
         ...
 
     async def end_run(

@@ -157,6 +157,25 @@ class MemoryStore(MemoryVectorStores):
         row.item = change(row.item)
         return row.item
 
+    async def resume_run(
+        self,
+        run_id: str,
+        change: Callable[[Run], Run],
+        step: tuple[str, Callable[[RunStep], RunStep]] | None = None,
+        lease: Lease | None = None,
+    ) -> Run | None:
+        row = self._runs.rows.get(run_id)
+        if row is None:
+            return None
+        run = change(row.item)
+        if step is not None and (found := self._steps.rows.get(step[0])) is not None:
+            found.item = step[1](found.item)
+        row.item = run
+        if lease is not None:
+            held = self._leases[run_id]
+            held.owner, held.until = lease.owner, lease.until
+        return run
+
     async def end_run(
         self,
         run_id: str,

@@ -65,6 +65,9 @@ class SQLRunStore(SQLBase):
         self._runs = Statements(_runs, seq)
         self._get_run = self._runs.get.where(r.thread_id == bindparam("p_thread_id"))
         self._run_writes = queries.Writable(_runs, status=True, expires_at=True)
+        self._held = queries.Writable(
+            _runs, status=True, expires_at=True, lease_owner=True, lease_until=True
+        )
         self._claim_next = queries.claim_next()
         self._claim_one = queries.claim(r.id == bindparam("p_id"), *queries.claimable(r))
         self._renew, self._release, self._due = queries.renew(), queries.release(), queries.due()
@@ -180,6 +183,31 @@ class SQLRunStore(SQLBase):
         return await self._db.write(
             lambda conn: _update(conn, Run, self._run_writes, run_id, change, _run_columns)
         )
+
+    async def resume_run(
+        self,
+        run_id: str,
+        change: Callable[[Run], Run],
+        step: tuple[str, Callable[[RunStep], RunStep]] | None = None,
+        lease: Lease | None = None,
+    ) -> Run | None:
+        if not storable(run_id):
+            return None
+
+        def held(run: Run) -> dict[str, Any]:
+            assert lease is not None
+            return _run_columns(run) | {"p_lease_owner": lease.owner, "p_lease_until": lease.until}
+
+        # The run first, as every write that changes a run and its steps locks them.
+        writes, columns = (self._run_writes, _run_columns) if lease is None else (self._held, held)
+
+        def work(conn: Connection) -> Run | None:
+            run = _update(conn, Run, writes, run_id, change, columns)
+            if run is not None and step is not None and storable(step[0]):
+                _update(conn, RunStep, self._step_writes, step[0], step[1], _no_columns)
+            return run
+
+        return await self._db.write(work)
 
     async def end_run(
         self,
