@@ -244,6 +244,18 @@ async def test_a_worker_releases_a_run_that_waits_for_tool_outputs(harness: Harn
     assert names(recorder.events[run.id]).count("thread.run.in_progress") == 2
 
 
+async def test_a_run_waiting_for_outputs_is_cancelled_at_once(harness: Harness) -> None:
+    """Its executor let the lease go in the write that parked it: a cancel is finished by
+    the next claim, not once a lease lapses (30 s here)."""
+    harness.model.enqueue(Reply(tool_calls=(("get_weather", PARIS),)))
+    run = await harness.start(assistant={"tools": [WEATHER]})
+    async with running(make_worker(harness, lease_seconds=30.0)):
+        assert (await settled(harness, run)).status == "requires_action"
+        await harness.services.runs.cancel(run.thread_id, run.id)
+        final = await settled(harness, run)
+    assert final.status == "cancelled"
+
+
 async def test_outputs_taken_with_a_slot_free_resume_the_run_here_at_once(
     harness: Harness,
 ) -> None:

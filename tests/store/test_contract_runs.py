@@ -313,6 +313,21 @@ async def test_update_run_keeps_the_lease(store: Store) -> None:
     assert await store.renew_leases("w", [queued.id], NOW + 1, LEASE) == {queued.id}
 
 
+async def test_update_run_may_let_the_lease_go(store: Store) -> None:
+    """As a run's executor parks it in requires_action: the same write frees the run for
+    whichever worker must finish it (a cancel)."""
+    held = await new_run(store)
+    assert await store.claim_next_run("w", NOW, LEASE)
+
+    def waiting(r: Run) -> Run:
+        return r.model_copy(update={"status": "requires_action"})
+
+    assert await store.update_run(held.id, waiting, release=True)
+    await set_status(store, held, "cancelling")
+    assert lease_of(await store.claim_next_run("w2", NOW + 1, LEASE)) == (held.id, 0)
+    assert await store.renew_leases("w", [held.id], NOW + 1, LEASE) == set()
+
+
 async def test_runs_to_expire(store: Store) -> None:
     due = [await new_run(store, s, expires_at=NOW) for s in ("in_progress", "queued")]
     due.append(await new_run(store, "requires_action", expires_at=NOW - 5))

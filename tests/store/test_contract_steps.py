@@ -404,6 +404,14 @@ async def test_resume_run_changes_the_run_and_its_step_in_one_write(store: Store
     assert lease_of(await store.claim_next_run("w", NOW, LEASE)) == (waiting.id, 0)
 
 
+async def test_resume_run_without_a_lease_lets_any_held_one_go(store: Store) -> None:
+    waiting = await new_run(store)
+    assert await store.claim_next_run("old", NOW, LEASE)
+    await set_status(store, waiting, "requires_action")
+    assert await store.resume_run(waiting.id, _queued)
+    assert lease_of(await store.claim_next_run("new", NOW + 1, LEASE)) == (waiting.id, 0)
+
+
 async def test_resume_run_with_a_lease_holds_the_run(store: Store) -> None:
     waiting = await new_run(store, "requires_action")
 

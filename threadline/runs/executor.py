@@ -119,9 +119,13 @@ class Executor:
             yield event
 
     async def _move(self, run_id: str, to: RunStatus, **changes: object) -> Run | None:
+        """The run moved to `to`; waiting for its tool outputs, it lets its lease go in
+        the same write (its executor stops there)."""
         try:
             return await self.store.update_run(
-                run_id, lambda r: states.transition(r, to, now(), **changes)
+                run_id,
+                lambda r: states.transition(r, to, now(), **changes),
+                release=to == "requires_action",
             )
         except states.TransitionError as error:
             logger.info("run %s: %s", run_id, error)

@@ -63,8 +63,11 @@ class WorkerConfig:
     watch_interval: float | None = None
 
 
-def _ends_run(event: Event) -> bool:
-    return isinstance(event.data, Run) and event.data.status in TERMINAL
+def _lets_go(event: Event) -> bool:
+    """The run's lease needs no write of its own to let go: the run ended (it is never
+    claimed again), or waits for its tool outputs (the write that said so let it go)."""
+    data = event.data
+    return isinstance(data, Run) and (data.status in TERMINAL or data.status == "requires_action")
 
 
 class Worker:
@@ -192,16 +195,15 @@ class Worker:
     async def execute(self, claim: Claim, watched: bool = True) -> AsyncIterator[Event]:
         """Execute a claimed run under this worker's lease, yielding its events (`watched`:
         to a client that streams them)."""
-        ended = False
+        let_go = False
         try:
             async for event in self.executor.execute(claim, watched):
                 if self.listener is not None:
                     self.listener(claim.run.id, event)
-                ended = _ends_run(event)
+                let_go = _lets_go(event)
                 yield event
         finally:
-            # A run that ended is never claimed again: its lease needs no write to let go.
-            if not ended:
+            if not let_go:
                 await self.store.release_run(claim.run.id, self.owner)
 
     async def _claim_loop(self) -> None:

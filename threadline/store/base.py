@@ -192,9 +192,13 @@ class Store(Protocol):
 
     async def get_run(self, thread_id: str, run_id: str) -> Run | None: ...
     async def list_runs(self, thread_id: str, query: ListQuery) -> Page[Run]: ...
-    async def update_run(self, run_id: str, change: Callable[[Run], Run]) -> Run | None:
+    async def update_run(
+        self, run_id: str, change: Callable[[Run], Run], *, release: bool = False
+    ) -> Run | None:
         """Apply `change` to the current run and store its result atomically (None when
-        the run does not exist). An exception from `change` aborts without writing.
+        the run does not exist); with `release`, its lease is let go in the same write (its
+        executor stops there: the run waits for its tool outputs). An exception from
+        `change` aborts without writing.
         `change` (like every callback given to the store) may run on a database thread,
         inside the transaction: keep it quick, and away from the event loop's objects."""
         ...
@@ -207,9 +211,9 @@ class Store(Protocol):
         lease: Lease | None = None,
     ) -> Run | None:
         """Tool outputs taken: `change` applied to the run and then, when `step` is given,
-        its change to that step, in one transaction; with `lease`, the run is held under it
-        (the process that took the outputs executes the run itself). None when the run
-        does not exist; an exception from a change aborts without writing."""
+        its change to that step, in one transaction; the run is held under `lease` (the
+        process that took the outputs executes the run itself), or by no one. None when the
+        run does not exist; an exception from a change aborts without writing."""
         ...
 
     async def end_run(

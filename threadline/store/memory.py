@@ -150,12 +150,20 @@ class MemoryStore(MemoryVectorStores):
     async def list_runs(self, thread_id: str, query: ListQuery) -> Page[Run]:
         return self._runs.page(query, lambda r: r.thread_id == thread_id)
 
-    async def update_run(self, run_id: str, change: Callable[[Run], Run]) -> Run | None:
+    async def update_run(
+        self, run_id: str, change: Callable[[Run], Run], *, release: bool = False
+    ) -> Run | None:
         row = self._runs.rows.get(run_id)
         if row is None:
             return None
         row.item = change(row.item)
+        if release:
+            self._hold(run_id, None)
         return row.item
+
+    def _hold(self, run_id: str, lease: Lease | None) -> None:
+        held = self._leases[run_id]
+        held.owner, held.until = (lease.owner, lease.until) if lease else (None, 0.0)
 
     async def resume_run(
         self,
@@ -171,9 +179,7 @@ class MemoryStore(MemoryVectorStores):
         if step is not None and (found := self._steps.rows.get(step[0])) is not None:
             found.item = step[1](found.item)
         row.item = run
-        if lease is not None:
-            held = self._leases[run_id]
-            held.owner, held.until = lease.owner, lease.until
+        self._hold(run_id, lease)
         return run
 
     async def end_run(

@@ -48,6 +48,14 @@ def _run_columns(run: Run) -> dict[str, Any]:
     return {"p_status": run.status, "p_expires_at": run.expires_at}
 
 
+def _held_by(lease: Lease | None) -> Callable[[Run], dict[str, Any]]:
+    """The run's columns with its lease: `lease`'s, or none."""
+    holder: dict[str, Any] = {"p_lease_owner": None, "p_lease_until": 0.0}
+    if lease is not None:
+        holder = {"p_lease_owner": lease.owner, "p_lease_until": lease.until}
+    return lambda run: _run_columns(run) | holder
+
+
 def _no_columns(_: RunStep) -> dict[str, Any]:
     return {}
 
@@ -177,11 +185,17 @@ class SQLRunStore(SQLBase):
         scope = Scope({"thread_id": thread_id}, ("thread_id",))
         return await self._list(Run, _runs, query, scope)
 
-    async def update_run(self, run_id: str, change: Callable[[Run], Run]) -> Run | None:
+    async def update_run(
+        self, run_id: str, change: Callable[[Run], Run], *, release: bool = False
+    ) -> Run | None:
         if not storable(run_id):
             return None
+        if release:
+            writes, columns = self._held, _held_by(None)
+        else:
+            writes, columns = self._run_writes, _run_columns
         return await self._db.write(
-            lambda conn: _update(conn, Run, self._run_writes, run_id, change, _run_columns)
+            lambda conn: _update(conn, Run, writes, run_id, change, columns)
         )
 
     async def resume_run(
@@ -194,15 +208,11 @@ class SQLRunStore(SQLBase):
         if not storable(run_id):
             return None
 
-        def held(run: Run) -> dict[str, Any]:
-            assert lease is not None
-            return _run_columns(run) | {"p_lease_owner": lease.owner, "p_lease_until": lease.until}
-
-        # The run first, as every write that changes a run and its steps locks them.
-        writes, columns = (self._run_writes, _run_columns) if lease is None else (self._held, held)
+        held = _held_by(lease)
 
         def work(conn: Connection) -> Run | None:
-            run = _update(conn, Run, writes, run_id, change, columns)
+            # The run first, as every write that changes a run and its steps locks them.
+            run = _update(conn, Run, self._held, run_id, change, held)
             if run is not None and step is not None and storable(step[0]):
                 _update(conn, RunStep, self._step_writes, step[0], step[1], _no_columns)
             return run
