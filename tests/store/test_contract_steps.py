@@ -308,11 +308,13 @@ async def test_steps_of_a_deleted_run_raise_nothing(store: Store) -> None:
 async def test_end_run_closes_open_steps_and_messages_with_the_run(store: Store) -> None:
     owner = await new_run(store, "in_progress")
     done, open_step = step(owner, status="completed"), step(owner, "message_creation")
-    for s in (done, open_step):
+    later_step = step(owner)
+    for s in (done, open_step, later_step):
         await store.insert_step(s)
     writing = message(owner.thread_id, run_id=owner.id, status="in_progress", role="assistant")
     finished = message(owner.thread_id, run_id=owner.id, role="assistant")
-    for m in (writing, finished):
+    later = message(owner.thread_id, run_id=owner.id, status="in_progress", role="assistant")
+    for m in (writing, finished, later):
         assert await store.insert_message(m)
 
     ending = await store.end_run(
@@ -323,9 +325,15 @@ async def test_end_run_closes_open_steps_and_messages_with_the_run(store: Store)
     )
     assert ending is not None
     assert ending.run.status == "cancelled"
-    assert [(s.id, s.status) for s in ending.steps] == [(open_step.id, "cancelled")]
-    assert [(m.id, m.status) for m in ending.messages] == [(writing.id, "incomplete")]
-    assert [s.status for s in await store.run_steps(owner.id)] == ["completed", "cancelled"]
+    # In the order they were created, steps and messages each.
+    closed = [(open_step.id, "cancelled"), (later_step.id, "cancelled")]
+    assert [(s.id, s.status) for s in ending.steps] == closed
+    assert [(m.id, m.status) for m in ending.messages] == [
+        (writing.id, "incomplete"),
+        (later.id, "incomplete"),
+    ]
+    stored_steps = [s.status for s in await store.run_steps(owner.id)]
+    assert stored_steps == ["completed", "cancelled", "cancelled"]
     stored = await store.get_message(owner.thread_id, writing.id)
     assert stored is not None
     assert stored.status == "incomplete"

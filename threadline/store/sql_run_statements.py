@@ -136,6 +136,17 @@ def history(*, limited: bool = False, after: bool = False) -> CompoundSelect[Any
     return statement.limit(bindparam("p_limit", type_=Integer)) if limited else statement
 
 
+def run_items() -> CompoundSelect[Any]:
+    """`(is_message, seq, data)` of the run `p_run_id`'s steps, then of its messages, each
+    in order: what ending a run closes, in one statement."""
+    s, m = _steps.c, schema.messages.c
+    run_id = bindparam("p_run_id", type_=Text)
+    return union_all(
+        select(literal_column("0").label("is_message"), s.seq, s.data).where(s.run_id == run_id),
+        select(literal_column("1"), m.seq, m.data).where(m.run_id == run_id),
+    ).order_by(literal_column("is_message"), literal_column("seq"))
+
+
 def history_items(table: Any) -> Select[Any]:
     """`(id, rev, data)` of the rows of `table` whose ids are `p_ids`."""
     c = table.c

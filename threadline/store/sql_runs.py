@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
-from sqlalchemy import Select, Update, bindparam, select, update
+from sqlalchemy import Update, bindparam, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -97,7 +97,7 @@ class SQLRunStore(SQLBase):
         self._parsed: dict[tuple[str, int], tuple[Message | RunStep, int]] = {}
         self._parsed_chars = 0
         m = schema.messages.c
-        self._run_messages = select(m.data).where(m.run_id == bindparam("p_run_id")).order_by(m.seq)
+        self._run_items = queries.run_items()
         self._message_write = (
             update(schema.messages)
             .where(m.id == bindparam("p_id"))
@@ -237,10 +237,15 @@ class SQLRunStore(SQLBase):
             run = _update(conn, Run, self._run_writes, run_id, change, _run_columns)
             if run is None:
                 return None
-            steps = _close(conn, RunStep, self._run_steps, run_id, close_step)
+            items = sql_exec.rows(conn, self._run_items, {"p_run_id": run_id})
+            steps = _close(
+                RunStep, [data for is_message, _, data in items if not is_message], close_step
+            )
             for step in steps:
                 sql_exec.write(conn, self._step_writes.write, _data_row(step))
-            messages = _close(conn, Message, self._run_messages, run_id, close_message)
+            messages = _close(
+                Message, [data for is_message, _, data in items if is_message], close_message
+            )
             for message in messages:
                 sql_exec.write(conn, self._message_write, _data_row(message))
             if created is not None:
@@ -448,15 +453,8 @@ def _update(
     return item
 
 
-def _close(
-    conn: Connection,
-    model: type[C],
-    statement: Select[Any],
-    run_id: str,
-    close: Callable[[C], C],
-) -> list[C]:
-    """`close` each of the run's items still in progress."""
-    rows = sql_exec.scalars(conn, statement, {"p_run_id": run_id})
+def _close(model: type[C], rows: Sequence[str], close: Callable[[C], C]) -> list[C]:
+    """`close` each of the items (rows of a run's steps or messages) still in progress."""
     items = [model.model_validate_json(data) for data in rows]
     return [close(item) for item in items if item.status == "in_progress"]
 
