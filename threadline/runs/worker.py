@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from threadline.ids import new_id, now
@@ -88,7 +88,6 @@ class Worker:
         self._slots = asyncio.Semaphore(self.config.concurrency)
         self._held: dict[str, asyncio.Task[None]] = {}
         self._loops: list[asyncio.Task[None]] = []
-        self._followers: set[asyncio.Task[None]] = set()
         self._claiming = False
 
     async def start(self, claim: bool = True) -> None:
@@ -164,27 +163,9 @@ class Worker:
         self._held[claim.run.id] = asyncio.create_task(drain(), name=f"run-{claim.run.id}")
         await _head_start()
 
-    def track(
-        self, work: Awaitable[None], sink: Callable[[Event], None], done: Callable[[], None]
-    ) -> None:
-        """Run `work` (following a run held elsewhere) until it ends or the worker stops."""
-
-        async def run() -> None:
-            try:
-                await work
-            except Exception:
-                logger.exception("following a run broke off")
-                sink(STREAM_BROKE)
-            finally:
-                self._followers.discard(task)
-                done()
-
-        task = asyncio.create_task(run())
-        self._followers.add(task)
-
     async def stop(self) -> None:
         """Stop claiming, stop executing, and hand every held run back at once."""
-        tasks = [*self._loops, *self._held.values(), *self._followers]
+        tasks = [*self._loops, *self._held.values()]
         for task in tasks:
             task.cancel()
         for task in tasks:
