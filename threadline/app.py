@@ -54,7 +54,11 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         _warn_about(settings)
-        active = store if store is not None else await open_store(settings.resolved_database_url())
+        active = (
+            store
+            if store is not None
+            else await open_store(settings.resolved_database_url(), settings.database_connections)
+        )
         engine = Engine.build(settings, active, model, blobs)
         app.state.store = active
         app.state.blobs = engine.blobs

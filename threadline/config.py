@@ -95,6 +95,16 @@ class Settings(BaseSettings):
             "(local development only), said loudly at startup."
         ),
     )
+    database_connections: int = Field(
+        default=40,
+        ge=2,
+        le=1000,
+        description=(
+            "PostgreSQL: the most connections one process opens (half of them kept open "
+            "while idle); with fewer than its requests in flight, they queue for one. Keep "
+            "the sum over all processes under the server's `max_connections`."
+        ),
+    )
     run_expiry_seconds: int = Field(
         default=600,
         ge=1,

@@ -23,7 +23,7 @@ async def run_worker(settings: Settings, started: Callable[[], None] | None = No
     """Execute runs until SIGTERM or SIGINT; `started` is called once the engine runs."""
     if not settings.model_base_url and not settings.config:
         logger.warning("THREADLINE_MODEL_BASE_URL is not set: every run will fail.")
-    store = await open_store(settings.resolved_database_url())
+    store = await open_store(settings.resolved_database_url(), settings.database_connections)
     engine = Engine.build(settings, store)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

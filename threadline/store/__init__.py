@@ -8,11 +8,14 @@ from threadline.store.memory import MemoryStore
 __all__ = ["MemoryStore", "Page", "Store", "open_store"]
 
 
-async def open_store(url: str) -> Store:
+async def open_store(url: str, connections: int | None = None) -> Store:
     """Open (and migrate) the store a URL names: `memory://`, `postgresql://...`,
-    `sqlite:///path` or a plain file path."""
+    `sqlite:///path` or a plain file path; on PostgreSQL with at most `connections` open
+    at once (the default: `postgres.CONNECTIONS`)."""
     if url == "memory://":
         return MemoryStore()
     from threadline.store.sql import open_sql_store
 
-    return await open_sql_store(url)
+    if connections is None:
+        return await open_sql_store(url)
+    return await open_sql_store(url, connections=connections)

@@ -18,8 +18,7 @@ __all__ = ["PostgresDatabase", "asyncpg_url", "is_postgres_url"]
 
 T = TypeVar("T")
 
-POOL_SIZE = 10
-MAX_OVERFLOW = 10
+CONNECTIONS = 40  # by default; half of them kept open while idle
 # Any constant shared by every Threadline process: ASCII "thrdline".
 MIGRATION_LOCK_KEY = 0x7468_7264_6C69_6E65
 
@@ -48,14 +47,15 @@ class PostgresDatabase:
     computes_seq = False
     inline_reads = False
 
-    def __init__(self, url: str, *, vectors: bool = True) -> None:
-        """`vectors=False` keeps the numpy scan even where pgvector is there (tests)."""
+    def __init__(self, url: str, *, vectors: bool = True, connections: int = CONNECTIONS) -> None:
+        """At most `connections` open at once; `vectors=False` keeps the numpy scan even
+        where pgvector is there (tests)."""
         self._use_pgvector = vectors
         self.vectors: VectorIndex = ScanIndex()
         self._engine = create_async_engine(
             asyncpg_url(url),
-            pool_size=POOL_SIZE,
-            max_overflow=MAX_OVERFLOW,
+            pool_size=connections // 2,
+            max_overflow=connections - connections // 2,
             skip_autocommit_rollback=True,
         )
         # Under READ COMMITTED a transaction adds nothing to reads: skip BEGIN and COMMIT.

@@ -19,7 +19,7 @@ from threadline.protocol.messages import Message
 from threadline.protocol.threads import Thread
 from threadline.store import schema, sql_exec
 from threadline.store.base import Page, Store
-from threadline.store.postgres import PostgresDatabase, is_postgres_url
+from threadline.store.postgres import CONNECTIONS, PostgresDatabase, is_postgres_url
 from threadline.store.sql_admin import SQLAdmin
 from threadline.store.sql_base import Database, Statements, message_row, object_row
 from threadline.store.sql_pages import Scope
@@ -32,9 +32,9 @@ __all__ = ["SQLStore", "migrate", "open_sql_store"]
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _database(url: str, vector_index: bool = True) -> Database:
+def _database(url: str, vector_index: bool = True, connections: int = CONNECTIONS) -> Database:
     if is_postgres_url(url):
-        return PostgresDatabase(url, vectors=vector_index)
+        return PostgresDatabase(url, vectors=vector_index, connections=connections)
     return SQLiteDatabase(sqlite_path(url), vectors=vector_index)
 
 
@@ -55,11 +55,14 @@ async def migrate(url: str) -> None:
         await database.close()
 
 
-async def open_sql_store(url: str, *, vector_index: bool = True) -> Store:
+async def open_sql_store(
+    url: str, *, vector_index: bool = True, connections: int = CONNECTIONS
+) -> Store:
     """Open the SQLite or PostgreSQL database a URL names, migrated to the newest schema;
     `vector_index=False` searches vectors with the numpy scan even where sqlite-vec or
-    pgvector is there (for comparisons)."""
-    database = _database(url, vector_index)
+    pgvector is there (for comparisons); `connections`: the most PostgreSQL connections
+    open at once."""
+    database = _database(url, vector_index, connections)
     try:
         await database.run_migrations(_upgrade)
     except BaseException:
