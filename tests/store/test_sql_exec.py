@@ -243,11 +243,11 @@ async def test_writes_belong_to_the_transaction_sqlalchemy_began(db: Database) -
     assert await db.run(lambda conn: sql_exec.scalars(conn, ALL_IDS)) == ["kept"]
 
 
+@pytest.mark.parametrize("db", ["postgres"], indirect=True)
 async def test_a_connection_lost_on_the_driver_is_invalidated(db: Database) -> None:
     """As under `Connection.execute`: the error is SQLAlchemy's, saying the connection was
     invalidated, and the pool hands out a working connection next."""
-    if not isinstance(db.engine, AsyncEngine):
-        pytest.skip("a PostgreSQL connection's loss")
+    assert isinstance(db.engine, AsyncEngine)
 
     def lost(conn: Connection) -> None:
         with pytest.raises(DBAPIError) as raised:
