@@ -511,3 +511,17 @@ async def test_the_environments_proxy_carries_the_calls(
         await client.close()
         await exempt.close()
     assert error.message.startswith("Could not reach the model endpoint: ")
+
+
+async def test_integers_past_64_bits_reach_the_wire_as_given(connect: Connect) -> None:
+    """A client's budget or a function's schema may hold one (orjson refuses them)."""
+    upstream = Upstream(streaming(*TEXT))
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "maximum": 10**30}}}
+    tool = {"type": "function", "function": {"name": "f", "parameters": schema}}
+    request = ChatRequest(
+        model="m", messages=REQUEST.messages, tools=[tool], max_completion_tokens=10**20
+    )
+    await collect(await connect(upstream), request)
+    body = upstream.bodies[0]
+    assert body["max_completion_tokens"] == 10**20
+    assert body["tools"] == [tool]

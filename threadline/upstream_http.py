@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import ssl
 import urllib.request
 from collections.abc import AsyncIterator
@@ -57,6 +58,16 @@ class UpstreamBrokenError(Exception):
     """A 200 answer that is not one: an `error` in its body, or a body that is not JSON."""
 
 
+def _encoded(body: dict[str, Any]) -> bytes:
+    """The request body as JSON: by orjson, or by the standard library where a value is
+    beyond orjson (an integer past 64 bits: a client's `max_completion_tokens` of 10**20,
+    a number in a function's parameter schema), which writes it as it was given."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(body, ensure_ascii=False).encode()
+
+
 class UpstreamHTTP:
     """POSTs JSON to one URL on a pool of kept-alive connections (no cap on how many: 1,000
     streams at once need 1,000). The pool is made on first use, inside the event loop."""
@@ -92,7 +103,7 @@ class UpstreamHTTP:
         `UpstreamStatusError` (its body read)."""
         try:
             response = await self._pool().post(
-                self._url, data=orjson.dumps(body), headers=self._headers, proxy=self._proxy
+                self._url, data=_encoded(body), headers=self._headers, proxy=self._proxy
             )
         except TimeoutError as err:
             raise UpstreamTimeoutError() from err
