@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -157,6 +158,31 @@ async def test_requests_go_to_their_upstream_under_its_name(tmp_path: Path) -> N
     vllm, hosted = fakes["http://gpu-1:8000/v1"], fakes["https://api.example.com/v1"]
     assert [r.model for r in vllm.history] == ["Qwen/Qwen2.5-72B-Instruct"]
     assert [r.model for r in hosted.history] == ["gpt-4o-mini"]
+
+
+async def test_a_model_caps_what_one_call_asks_for(tmp_path: Path) -> None:
+    """`max_output_tokens` lowers a call's limit past it (a run's whole budget), and
+    leaves a lower limit, or none, as it is."""
+    capped = CONFIG.replace(
+        'aliases = ["gpt-4o", "gpt-4-turbo"]', 'aliases = ["gpt-4o"]\nmax_output_tokens = 4096'
+    )
+    router, fakes = _router(load_config(_write(tmp_path, capped)))
+    for asked in (100_000, 512, None):
+        await _drain(router, dataclasses.replace(_request("gpt-4o"), max_completion_tokens=asked))
+    await _drain(router, dataclasses.replace(_request("gpt-4o-mini"), max_completion_tokens=10**6))
+    vllm, hosted = fakes["http://gpu-1:8000/v1"], fakes["https://api.example.com/v1"]
+    assert [r.max_completion_tokens for r in vllm.history] == [4096, 512, None]
+    assert [r.max_completion_tokens for r in hosted.history] == [10**6]
+
+
+async def test_an_upstream_caps_its_models_and_the_names_sent_to_it() -> None:
+    settings = Settings(model_base_url="http://gpu-1:8000/v1", model_max_output_tokens=2048)
+    config = routing_config(settings)
+    assert config is not None
+    router, fakes = _router(config)
+    await _drain(router, dataclasses.replace(_request("any"), max_completion_tokens=100_000))
+    [call] = fakes["http://gpu-1:8000/v1"].history
+    assert call.max_completion_tokens == 2048
 
 
 async def test_a_default_upstream_takes_unlisted_names_as_they_are(tmp_path: Path) -> None:

@@ -149,6 +149,16 @@ class Settings(BaseSettings):
         ge=0,
         description="Retries of an upstream call that failed with 5xx, a timeout or no connection.",
     )
+    model_max_output_tokens: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "The most completion tokens one model call asks for when a run's "
+            "`max_completion_tokens` budget would ask for more (vLLM refuses a limit past the "
+            "model's context); 0: the budget as it is. In `THREADLINE_CONFIG`: "
+            "`max_output_tokens` of an upstream or a model."
+        ),
+    )
     max_model_calls: int = Field(
         default=16,
         ge=1,

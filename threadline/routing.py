@@ -78,6 +78,15 @@ class UpstreamConfig(_Strict):
     max_concurrency: int = Field(
         default=0, ge=0, description="Calls in flight at once; 0: unlimited."
     )
+    max_output_tokens: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "The most completion tokens one call asks for when a run's "
+            "`max_completion_tokens` budget would ask for more (vLLM refuses a limit past "
+            "its context); 0: the budget as it is. A model's own setting wins."
+        ),
+    )
 
     def key(self) -> str:
         return os.environ.get(self.api_key_env, "") if self.api_key_env else self.api_key
@@ -90,6 +99,9 @@ class ModelConfig(_Strict):
     upstream_model: str = Field(default="", description="Name sent upstream; empty: the key.")
     aliases: list[str] = Field(default_factory=list)
     owned_by: str = "threadline"
+    max_output_tokens: int = Field(
+        default=0, ge=0, description="As the upstream's, for this model; 0: the upstream's."
+    )
 
 
 class RoutingConfig(_Strict):
@@ -139,6 +151,7 @@ def routing_config(settings: Settings) -> RoutingConfig | None:
         api_key=settings.model_api_key,
         timeout_seconds=settings.model_timeout_seconds,
         max_retries=settings.model_max_retries,
+        max_output_tokens=settings.model_max_output_tokens,
     )
     return RoutingConfig(upstreams={"default": upstream}, default_upstream="default")
 
@@ -171,6 +184,7 @@ class Route:
     upstream: str
     upstream_model: str
     owned_by: str = "threadline"
+    max_output_tokens: int = 0  # 0: no cap on a call's completion limit
 
 
 class _Upstream:
@@ -211,7 +225,8 @@ class Router:
         for name, model in config.models.items():
             target = model.upstream_model or name
             for public in (name, *model.aliases):
-                self._routes[public] = Route(public, model.upstream, target, model.owned_by)
+                cap = model.max_output_tokens or config.upstreams[model.upstream].max_output_tokens
+                self._routes[public] = Route(public, model.upstream, target, model.owned_by, cap)
 
     @property
     def upstream_names(self) -> list[str]:
@@ -219,8 +234,10 @@ class Router:
 
     def route(self, name: str) -> Route | None:
         found = self._routes.get(name)
-        if found is None and self.config.default_upstream:
-            return Route(name, self.config.default_upstream, name)
+        default = self.config.default_upstream
+        if found is None and default:
+            cap = self.config.upstreams[default].max_output_tokens
+            return Route(name, default, name, max_output_tokens=cap)
         return found
 
     def check(self, name: str) -> None:
@@ -251,6 +268,10 @@ class Router:
         upstream = self._upstreams[route.upstream]
         if route.upstream_model != request.model:
             request = dataclasses.replace(request, model=route.upstream_model)
+        asked, cap = request.max_completion_tokens, route.max_output_tokens
+        if cap and asked is not None and asked > cap:
+            # The run's budget still holds over its calls; this call asks for what it can.
+            request = dataclasses.replace(request, max_completion_tokens=cap)
         async with upstream.slots or contextlib.nullcontext():
             started = time.perf_counter()
             outcome = "error"
