@@ -22,8 +22,10 @@ from threadline.store import Store, open_store
 from threadline.store.postgres import asyncpg_url
 from threadline.store.schema import metadata
 from threadline.store.sql import migrate
+from threadline.store.sqlite import SQLiteDatabase
 
 from ..pgvector_server import pgvector_server_url
+from .sqlite_work import WORK_FILE, create_table
 
 __all__ = ["pgvector_server_url"]  # a fixture, shared with the end-to-end tests
 
@@ -161,5 +163,15 @@ def fresh_sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 async def store(store_url: str) -> AsyncIterator[Store]:
     opened = await open_store(store_url)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[SQLiteDatabase]:
+    """A SQLite database (`tmp_path / WORK_FILE`) holding sqlite_work.py's table, for the
+    tests of SQLite's write paths."""
+    opened = SQLiteDatabase(tmp_path / WORK_FILE, vectors=False)
+    await opened.write(create_table)
     yield opened
     await opened.close()

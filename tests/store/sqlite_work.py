@@ -13,7 +13,10 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-__all__ = ["create_table", "ids", "insert", "write_lock"]
+__all__ = ["WORK_FILE", "create_table", "ids", "insert", "write_lock"]
+
+# The file of the `database` fixture (conftest.py), in the test's tmp_path.
+WORK_FILE = "work.db"
 
 
 def create_table(conn: Connection) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,15 +17,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from threadline.store.sqlite import SQLiteDatabase
 from threadline.store.sqlite_threads import ClosedError
 
-from .sqlite_work import create_table, ids, insert, write_lock
-
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[SQLiteDatabase]:
-    opened = SQLiteDatabase(tmp_path / "g.db", vectors=False)
-    await opened.write(create_table)
-    yield opened
-    await opened.close()
+from .sqlite_work import WORK_FILE, create_table, ids, insert, write_lock
 
 
 @contextlib.contextmanager
@@ -83,7 +75,7 @@ async def test_a_group_sqlite_would_make_wait_is_done_in_order_by_the_writer_thr
     database: SQLiteDatabase, tmp_path: Path
 ) -> None:
     await asyncio.sleep(0)
-    with write_lock(tmp_path / "g.db") as other:
+    with write_lock(tmp_path / WORK_FILE) as other:
         writes = [asyncio.ensure_future(database.write(insert(f"w{i}"))) for i in range(4)]
         await asyncio.sleep(0.05)
         assert not any(write.done() for write in writes)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,17 +19,9 @@ from threadline.store.sql import SQLStore, _upgrade
 from threadline.store.sqlite import SQLiteDatabase
 from threadline.store.sqlite_threads import ClosedError
 
-from .sqlite_work import create_table, ids, insert, write_lock
+from .sqlite_work import WORK_FILE, create_table, ids, insert, write_lock
 
 T = TypeVar("T")
-
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[SQLiteDatabase]:
-    opened = SQLiteDatabase(tmp_path / "t.db", vectors=False)
-    await opened.write(create_table)
-    yield opened
-    await opened.close()
 
 
 async def test_a_lookup_runs_on_the_calling_thread_and_sees_each_commit(
@@ -85,7 +77,7 @@ async def test_a_write_that_would_wait_for_the_lock_waits_on_the_writer_thread(
     database: SQLiteDatabase, tmp_path: Path
 ) -> None:
     """Writes handed in meanwhile queue behind it, in order, on the writer thread."""
-    with write_lock(tmp_path / "t.db") as other:
+    with write_lock(tmp_path / WORK_FILE) as other:
         first = asyncio.ensure_future(database.write(insert("a")))
         await asyncio.sleep(0.05)
         second = asyncio.ensure_future(database.write(insert("b")))
