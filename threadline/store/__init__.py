@@ -14,8 +14,7 @@ async def open_store(url: str, connections: int | None = None) -> Store:
     at once (the default: `postgres.CONNECTIONS`)."""
     if url == "memory://":
         return MemoryStore()
+    from threadline.store.postgres import CONNECTIONS
     from threadline.store.sql import open_sql_store
 
-    if connections is None:
-        return await open_sql_store(url)
-    return await open_sql_store(url, connections=connections)
+    return await open_sql_store(url, connections=connections or CONNECTIONS)

@@ -179,21 +179,23 @@ def write(
     """Execute a statement that returns nothing (for each of a sequence of parameter
     sets); how many rows it changed."""
     prepared = _prepared(statement)
-    one = params is None or isinstance(params, Mapping)
-    if not one and prepared.lists:
+    if params is None or isinstance(params, Mapping):
+        compiled = prepared.on_driver(conn.dialect, params)
+        if compiled is None:
+            changed: int = conn.execute(statement, params).rowcount
+            return changed
+        count: int = _on_driver(conn, compiled.sql_for(params), compiled.values(params))
+        return count
+    if prepared.lists:
         # A list's length may differ from one set to the next (and SQLAlchemy refuses
         # lists in an executemany).
-        return sum(write(conn, statement, p) for p in cast(Sequence[Params], params))
-    first_params = params if params is None or isinstance(params, Mapping) else params[0]
-    compiled = prepared.on_driver(conn.dialect, first_params)
+        return sum(write(conn, statement, p) for p in params)
+    compiled = prepared.on_driver(conn.dialect, params[0])
     if compiled is None:
-        changed: int = conn.execute(statement, params).rowcount
+        changed = conn.execute(statement, params).rowcount
         return changed
-    if params is None or isinstance(params, Mapping):
-        count: int = _on_driver(conn, compiled.sql_for(params), compiled.values(params))
-    else:
-        many = [compiled.values(p) for p in params]
-        count = _on_driver(conn, compiled.sql, many, many=True)
+    many = [compiled.values(p) for p in params]
+    count = _on_driver(conn, compiled.sql, many, many=True)
     return count
 
 
